@@ -1,0 +1,1 @@
+"""Device drivers: pure protocol parsers (sans-IO) and async sessions around them."""

@@ -1,0 +1,58 @@
+"""What every driver is: an async context manager that yields typed records.
+
+A driver owns one device connection. ``async with driver:`` opens it; ``driver.records()``
+is an async iterator of :data:`gateway.model.Record` that ends (or raises a
+:class:`~gateway.errors.DeviceError`) when the device goes away. The supervisor restarts
+the driver with backoff; a driver never reconnects behind the supervisor's back.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Protocol, Self
+
+from gateway.model import Record
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSpec:
+    """A configured device: who it is, which driver, which patient, driver options."""
+
+    id: str
+    kind: str
+    patient: str
+    options: Mapping[str, object] = field(default_factory=dict)
+
+
+class DriverCounters:
+    """Per-device counters the metrics and status page read (parse errors and the like)."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self.last_error: str = ""
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counts[name] += n
+
+
+class Driver(Protocol):
+    spec: DeviceSpec
+    counters: DriverCounters
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    def records(self) -> AsyncIterator[Record]: ...
+
+
+class DriverFactory(Protocol):
+    def __call__(self, spec: DeviceSpec, counters: DriverCounters) -> Driver: ...

@@ -1,0 +1,1 @@
+"""Serial transport shared by the bedside-monitor and oximeter drivers."""

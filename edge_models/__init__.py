@@ -1,0 +1,1 @@
+"""EdgeTwin edge models: NumPy patient and device twins, early-warning scores and alarms."""

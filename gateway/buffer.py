@@ -1,0 +1,434 @@
+"""The durable outbox: SQLite in WAL mode, owned by one worker thread.
+
+Guarantees:
+
+* A record is acknowledged (``commit`` returns) only after its SQLite transaction is
+  durable (``synchronous=FULL``), so a power cut loses nothing acknowledged.
+* Sequence numbers are stamped inside that same transaction from the persisted per-stream
+  counter: gap-free, 64-bit, and never reused for data that was committed.
+* Rows are batches (one row per stream per flush) holding the encoded upstream envelope;
+  a row leaves the outbox only when the broker's PUBACK for it has been recorded.
+* A buffer that fails its integrity check is moved aside with a loud error and a fresh one
+  is started: the gateway never refuses to start because of its buffer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, TypeVar
+
+from gateway import envelope
+from gateway.errors import BufferError_, DiskFullError
+from gateway.model import (
+    PRIORITY,
+    SEQ_MAX,
+    Alarm,
+    DeviceEvent,
+    Measurement,
+    Record,
+    TwinSnapshot,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+SCHEMA_VERSION = 1
+_MIGRATIONS: dict[int, str] = {
+    1: """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    CREATE TABLE streams (
+        stream_id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        patient TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        next_seq INTEGER NOT NULL,
+        committed INTEGER NOT NULL DEFAULT 0,
+        acked INTEGER NOT NULL DEFAULT 0,
+        acked_seq INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        priority INTEGER NOT NULL,
+        stream_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        seq_first INTEGER NOT NULL,
+        seq_last INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        created_ns INTEGER NOT NULL,
+        payload BLOB NOT NULL
+    );
+    CREATE INDEX outbox_order ON outbox (priority, id);
+    CREATE TABLE latest (
+        stream_id TEXT PRIMARY KEY,
+        device_id TEXT NOT NULL,
+        mdc_code INTEGER NOT NULL,
+        unit TEXT NOT NULL,
+        value REAL,
+        quality INTEGER NOT NULL,
+        received_ns INTEGER NOT NULL,
+        seq INTEGER NOT NULL
+    );
+    CREATE TABLE devices (
+        device_id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        since_ns INTEGER NOT NULL,
+        last_seen_ns INTEGER,
+        detail TEXT NOT NULL DEFAULT ''
+    );
+    """,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    priority: int
+    stream_id: str
+    kind: str
+    seq_first: int
+    seq_last: int
+    n: int
+    created_ns: int
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StreamCounts:
+    stream_id: str
+    device_id: str
+    kind: str
+    committed: int
+    acked: int
+    last_seq: int
+
+
+@dataclass(frozen=True, slots=True)
+class BufferStats:
+    outbox_rows: int
+    outbox_records: int
+    oldest_unsent_ns: int | None
+    streams: tuple[StreamCounts, ...]
+
+
+class Buffer:
+    """Async facade over one SQLite connection that lives in one worker thread."""
+
+    def __init__(self, path: Path, gateway: str, site: str) -> None:
+        self.path = path
+        self.gateway = gateway
+        self.site = site
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgetwin-buffer")
+        self._db: sqlite3.Connection | None = None
+        self._next_seq: dict[str, int] = {}
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, path: Path, gateway: str, site: str) -> Buffer:
+        buffer = cls(path, gateway, site)
+        await buffer._run(buffer._open_sync)
+        return buffer
+
+    async def close(self) -> None:
+        if self._db is not None:
+            await self._run(self._close_sync)
+        self._executor.shutdown(wait=True)
+
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, fn, *args)
+
+    def _open_sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = self._connect_checked()
+        except sqlite3.DatabaseError as exc:
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+            log.error(
+                "buffer %s failed its integrity check (%s); moved aside to %s and starting a "
+                "fresh buffer: recover the old file with 'sqlite3 .recover' if needed",
+                self.path,
+                exc,
+                aside,
+            )
+            for suffix in ("", "-wal", "-shm"):
+                src = Path(f"{self.path}{suffix}")
+                if src.exists():
+                    src.rename(Path(f"{aside}{suffix}"))
+            self._db = self._connect_checked()
+        db = self._db
+        self._next_seq = {
+            row[0]: row[1] for row in db.execute("SELECT stream_id, next_seq FROM streams")
+        }
+
+    def _connect_checked(self) -> sqlite3.Connection:
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            db.execute("PRAGMA busy_timeout=5000")
+            result = db.execute("PRAGMA quick_check").fetchone()
+            if result is None or result[0] != "ok":
+                raise sqlite3.DatabaseError(f"quick_check: {result}")
+            self._migrate(db)
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        version: int = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise BufferError_(
+                f"buffer schema version {version} is newer than this EdgeTwin "
+                f"({SCHEMA_VERSION}); upgrade EdgeTwin or point data_dir elsewhere"
+            )
+        for target in range(version + 1, SCHEMA_VERSION + 1):
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _MIGRATIONS[target].split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version={target}")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def _close_sync(self) -> None:
+        assert self._db is not None
+        self._db.close()
+        self._db = None
+
+    # -- writing -------------------------------------------------------------------------
+
+    async def commit(
+        self, records: Sequence[Record], patient_of: Callable[[str], str]
+    ) -> list[Record]:
+        """Number and store records durably; return them with their sequence numbers."""
+        if not records:
+            return []
+        return await self._run(self._commit_sync, records, patient_of)
+
+    def _commit_sync(
+        self, records: Sequence[Record], patient_of: Callable[[str], str]
+    ) -> list[Record]:
+        db = self._require_db()
+        by_stream: dict[str, list[Record]] = defaultdict(list)
+        for record in records:
+            by_stream[record.stream_id].append(record)
+        numbered: list[Record] = []
+        new_next: dict[str, int] = {}
+        now = time.time_ns()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for stream_id, batch in by_stream.items():
+                first = batch[0]
+                patient = _patient(first, patient_of)
+                seq = self._next_seq.get(stream_id)
+                if seq is None:
+                    seq = 1
+                    db.execute(
+                        "INSERT INTO streams (stream_id, device_id, patient, kind, next_seq) "
+                        "VALUES (?, ?, ?, ?, 1)",
+                        (stream_id, _device(first), patient, first.kind),
+                    )
+                if seq + len(batch) > SEQ_MAX:
+                    raise BufferError_(f"stream {stream_id}: sequence numbers exhausted")
+                stamped = [replace(r, seq=seq + i) for i, r in enumerate(batch)]
+                payload = envelope.encode_batch(
+                    stamped, gateway=self.gateway, site=self.site, patient=patient
+                )
+                last = seq + len(batch) - 1
+                db.execute(
+                    "INSERT INTO outbox (priority, stream_id, kind, seq_first, seq_last, n, "
+                    "created_ns, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (PRIORITY[first.kind], stream_id, first.kind, seq, last, len(batch), now, payload),
+                )
+                db.execute(
+                    "UPDATE streams SET next_seq = ?, committed = committed + ? WHERE stream_id = ?",
+                    (last + 1, len(batch), stream_id),
+                )
+                new_next[stream_id] = last + 1
+                self._remember_latest(db, stamped)
+                numbered.extend(stamped)
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(db)
+            raise _translate(exc, "commit records") from exc
+        except BaseException:
+            _rollback(db)
+            raise
+        self._next_seq.update(new_next)
+        return numbered
+
+    @staticmethod
+    def _remember_latest(db: sqlite3.Connection, stamped: Sequence[Record]) -> None:
+        last = stamped[-1]
+        if isinstance(last, Measurement):
+            db.execute(
+                "INSERT OR REPLACE INTO latest VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    last.stream_id,
+                    last.device_id,
+                    last.mdc_code,
+                    last.unit,
+                    None if last.value != last.value else last.value,
+                    int(last.quality),
+                    last.received.wall_ns,
+                    last.seq,
+                ),
+            )
+
+    async def set_device_state(self, device_id: str, kind: str, state: str, detail: str = "") -> None:
+        await self._run(self._device_state_sync, device_id, kind, state, detail)
+
+    def _device_state_sync(self, device_id: str, kind: str, state: str, detail: str) -> None:
+        db = self._require_db()
+        now = time.time_ns()
+        try:
+            db.execute(
+                "INSERT INTO devices (device_id, kind, state, since_ns, last_seen_ns, detail) "
+                "VALUES (?, ?, ?, ?, NULL, ?) ON CONFLICT(device_id) DO UPDATE SET "
+                "state = excluded.state, since_ns = excluded.since_ns, detail = excluded.detail, "
+                "kind = excluded.kind",
+                (device_id, kind, state, now, detail),
+            )
+        except sqlite3.Error as exc:
+            raise _translate(exc, "record device state") from exc
+
+    async def touch_devices(self, last_seen: dict[str, int]) -> None:
+        if last_seen:
+            await self._run(self._touch_sync, dict(last_seen))
+
+    def _touch_sync(self, last_seen: dict[str, int]) -> None:
+        db = self._require_db()
+        try:
+            db.executemany(
+                "UPDATE devices SET last_seen_ns = ? WHERE device_id = ?",
+                [(ns, dev) for dev, ns in last_seen.items()],
+            )
+        except sqlite3.Error as exc:
+            raise _translate(exc, "record last-seen times") from exc
+
+    async def set_meta(self, values: dict[str, str]) -> None:
+        await self._run(self._set_meta_sync, dict(values))
+
+    def _set_meta_sync(self, values: dict[str, str]) -> None:
+        db = self._require_db()
+        try:
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", list(values.items()))
+        except sqlite3.Error as exc:
+            raise _translate(exc, "record gateway state") from exc
+
+    # -- reading and acknowledging -------------------------------------------------------
+
+    async def unsent(self, limit: int, exclude: frozenset[int] = frozenset()) -> list[OutboxRow]:
+        """Oldest rows first within priority (alarms and twin before the backlog)."""
+        return await self._run(self._unsent_sync, limit, exclude)
+
+    def _unsent_sync(self, limit: int, exclude: frozenset[int]) -> list[OutboxRow]:
+        db = self._require_db()
+        rows = db.execute(
+            "SELECT id, priority, stream_id, kind, seq_first, seq_last, n, created_ns, payload "
+            "FROM outbox ORDER BY priority, id LIMIT ?",
+            (limit + len(exclude),),
+        ).fetchall()
+        return [OutboxRow(*row) for row in rows if row[0] not in exclude][:limit]
+
+    async def ack(self, ids: Sequence[int]) -> None:
+        """The broker has these rows: delete them and advance the per-stream counters."""
+        if ids:
+            await self._run(self._ack_sync, list(ids))
+
+    def _ack_sync(self, ids: list[int]) -> None:
+        db = self._require_db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            for row_id in ids:
+                row = db.execute(
+                    "SELECT stream_id, n, seq_last FROM outbox WHERE id = ?", (row_id,)
+                ).fetchone()
+                if row is None:
+                    continue  # acknowledged twice (a resend): nothing more to do
+                db.execute(
+                    "UPDATE streams SET acked = acked + ?, acked_seq = max(acked_seq, ?) "
+                    "WHERE stream_id = ?",
+                    (row[1], row[2], row[0]),
+                )
+                db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('last_ack_ns', ?)", (str(time.time_ns()),))
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(db)
+            raise _translate(exc, "record acknowledgements") from exc
+
+    async def stats(self) -> BufferStats:
+        return await self._run(self._stats_sync)
+
+    def _stats_sync(self) -> BufferStats:
+        db = self._require_db()
+        return read_stats(db)
+
+    def _require_db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise BufferError_("buffer is closed")
+        return self._db
+
+
+def read_stats(db: sqlite3.Connection) -> BufferStats:
+    rows, records, oldest = db.execute(
+        "SELECT count(*), coalesce(sum(n), 0), min(created_ns) FROM outbox"
+    ).fetchone()
+    streams = tuple(
+        StreamCounts(*row)
+        for row in db.execute(
+            "SELECT stream_id, device_id, kind, committed, acked, next_seq - 1 FROM streams "
+            "ORDER BY stream_id"
+        )
+    )
+    return BufferStats(rows, records, oldest, streams)
+
+
+def _patient(record: Record, patient_of: Callable[[str], str]) -> str:
+    if isinstance(record, Alarm | TwinSnapshot):
+        return record.patient_id
+    return patient_of(record.device_id)
+
+
+def _device(record: Record) -> str:
+    if isinstance(record, Measurement | DeviceEvent):
+        return record.device_id
+    if isinstance(record, Alarm):
+        return record.device_id
+    if isinstance(record, TwinSnapshot):
+        return ""
+    return record.device_id
+
+
+def _rollback(db: sqlite3.Connection) -> None:
+    try:
+        db.execute("ROLLBACK")
+    except sqlite3.Error:
+        pass
+
+
+def _translate(exc: sqlite3.Error, doing: str) -> BufferError_:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        code &= 0xFF  # primary result code; extended codes add detail above bit 8
+    if code == sqlite3.SQLITE_FULL:
+        return DiskFullError(f"cannot {doing}: disk full ({exc}); free space or raise the budget")
+    if code == sqlite3.SQLITE_READONLY:
+        return BufferError_(f"cannot {doing}: file system is read-only ({exc})")
+    return BufferError_(f"cannot {doing}: {exc}")

@@ -1,0 +1,124 @@
+"""The ``edgetwin`` command line. Errors are one clear line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from gateway import __version__
+from gateway.errors import EdgeTwinError, ParseError
+
+#: Optional sub-command modules (``register(subparsers)``), added as they land.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        code: int = args.func(args)
+        return code
+    except KeyboardInterrupt:
+        return 130
+    except (EdgeTwinError, ValueError, OSError) as exc:
+        print(f"edgetwin: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, ValueError | ParseError) else EXIT_FAILURE
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="edgetwin", description="Bedside and home-monitoring edge gateway."
+    )
+    parser.add_argument("--version", action="version", version=f"edgetwin {__version__}")
+    parser.add_argument(
+        "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="run the gateway from a TOML configuration")
+    run.add_argument("--config", required=True, type=Path, help="configuration file (TOML)")
+    run.set_defaults(func=_cmd_run)
+
+    demo = sub.add_parser("demo", help="run the gateway on a simulated ward (embedded defaults)")
+    demo.add_argument("--seconds", type=float, default=None, help="stop after N seconds")
+    demo.add_argument("--beds", type=int, default=4, help="number of simulated beds (default 4)")
+    demo.add_argument(
+        "--rate", type=float, default=1.0, help="lines per second per oximeter (device: 1)"
+    )
+    demo.add_argument("--data-dir", type=Path, default=Path("edgetwin-demo-data"))
+    demo.set_defaults(func=_cmd_demo)
+
+    status = sub.add_parser("status", help="show a gateway's state from its data directory")
+    status.add_argument("--data-dir", type=Path, default=Path("edgetwin-data"))
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(func=_cmd_status)
+
+    decode = sub.add_parser("decode", help="decode a captured payload given as hex, print JSON")
+    decode_sub = decode.add_subparsers(dest="transport", required=True, metavar="TRANSPORT")
+    serial = decode_sub.add_parser("serial", help="one framed serial frame or line")
+    serial.add_argument("protocol", help="protocol id, e.g. masimo")
+    serial.add_argument("hex", help="the bytes as hex")
+    serial.set_defaults(func=_cmd_decode_serial)
+
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from gateway.config import load_config
+    from gateway.runtime import Gateway, install_signal_handlers
+
+    config = load_config(args.config)
+
+    async def go() -> None:
+        stop = asyncio.Event()
+        install_signal_handlers(stop)
+        await Gateway(config).run(stop)
+
+    asyncio.run(go())
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from gateway.demo import format_summary, run_demo
+
+    if args.beds < 1 or args.beds > 64:
+        raise ValueError("--beds must be from 1 to 64")
+    if args.rate <= 0 or args.rate > 1000:
+        raise ValueError("--rate must be above 0 and at most 1000")
+    summary = asyncio.run(run_demo(args.data_dir, args.seconds, args.beds, args.rate))
+    print(format_summary(summary))
+    return EXIT_OK
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from gateway.status import format_status, read_status
+
+    status = read_status(args.data_dir)
+    print(json.dumps(status, indent=2) if args.json else format_status(status))
+    return EXIT_OK
+
+
+def _cmd_decode_serial(args: argparse.Namespace) -> int:
+    from gateway.decode import decode_serial
+
+    print(json.dumps(decode_serial(args.protocol, args.hex), indent=2))
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Sub-commands of the edgetwin CLI, one module each (register(subparsers) adds it)."""

@@ -1,0 +1,254 @@
+"""Gateway configuration: one TOML file, validated before anything starts.
+
+Every error names the file, the dotted key and what was expected, and the gateway refuses to
+start on an invalid file. Devices and patients are bound by pseudonymous ids only.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from drivers.base import DeviceSpec
+from drivers.registry import known_kinds
+from gateway.errors import ConfigError
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class MqttConfig:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    client_id: str | None = None
+    keepalive_s: int = 30
+    session_expiry_s: int = 7 * 24 * 3600
+    inflight_window: int = 32
+    tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
+    enabled: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class BufferConfig:
+    flush_interval_ms: int = 250
+    max_batch_records: int = 2000
+    queue_size: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class TwinConfig:
+    tau_s: float = 30.0
+    snapshot_interval_s: float = 5.0
+    stale_after_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class Patient:
+    id: str
+    bed: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    gateway_id: str
+    site: str
+    data_dir: Path
+    mqtt: MqttConfig
+    buffer: BufferConfig
+    twin: TwinConfig
+    patients: tuple[Patient, ...]
+    devices: tuple[DeviceSpec, ...]
+    source: str = "<defaults>"
+
+    def patient_of(self, device_id: str) -> str:
+        for device in self.devices:
+            if device.id == device_id:
+                return device.patient
+        raise KeyError(device_id)
+
+
+def load_config(path: str | Path) -> GatewayConfig:
+    """Read and validate a TOML file; raise :class:`ConfigError` on any problem."""
+    path = Path(path)
+    name = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(name, "(file)", "file does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(name, "(syntax)", f"valid TOML ({exc})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(name, "(file)", f"a readable UTF-8 file ({exc})") from None
+    return parse_config(raw, name, base_dir=path.parent)
+
+
+def parse_config(raw: Mapping[str, Any], source: str, base_dir: Path | None = None) -> GatewayConfig:
+    """Validate an already-parsed TOML document."""
+    r = _Reader(source)
+    r.only(raw, "", {"gateway", "mqtt", "buffer", "twin", "patients", "devices"})
+    gw = r.table(raw, "gateway")
+    r.only(gw, "gateway", {"id", "site", "data_dir"})
+    gateway_id = r.ident(gw, "gateway.id")
+    site = r.ident(gw, "gateway.site", default="default-site")
+    data_dir = Path(r.string(gw, "gateway.data_dir", default="./edgetwin-data"))
+    if not data_dir.is_absolute() and base_dir is not None and "data_dir" in gw:
+        data_dir = (base_dir / data_dir).resolve()
+
+    mq = r.table(raw, "mqtt", required=False)
+    r.only(mq, "mqtt", set(MqttConfig.__dataclass_fields__))
+    mqtt = MqttConfig(
+        host=r.string(mq, "mqtt.host", default="127.0.0.1"),
+        port=r.integer(mq, "mqtt.port", default=1883, lo=1, hi=65535),
+        username=r.opt_string(mq, "mqtt.username"),
+        password=r.opt_string(mq, "mqtt.password"),
+        client_id=r.opt_string(mq, "mqtt.client_id"),
+        keepalive_s=r.integer(mq, "mqtt.keepalive_s", default=30, lo=5, hi=3600),
+        session_expiry_s=r.integer(mq, "mqtt.session_expiry_s", default=604800, lo=0, hi=2**32 - 1),
+        inflight_window=r.integer(mq, "mqtt.inflight_window", default=32, lo=1, hi=1000),
+        tls=r.boolean(mq, "mqtt.tls", default=False),
+        ca_file=r.opt_string(mq, "mqtt.ca_file"),
+        cert_file=r.opt_string(mq, "mqtt.cert_file"),
+        key_file=r.opt_string(mq, "mqtt.key_file"),
+        enabled=r.boolean(mq, "mqtt.enabled", default=True),
+    )
+    if (mqtt.cert_file is None) != (mqtt.key_file is None):
+        raise ConfigError(source, "mqtt.cert_file", "cert_file and key_file given together")
+
+    bu = r.table(raw, "buffer", required=False)
+    r.only(bu, "buffer", set(BufferConfig.__dataclass_fields__))
+    buffer = BufferConfig(
+        flush_interval_ms=r.integer(bu, "buffer.flush_interval_ms", default=250, lo=1, hi=60000),
+        max_batch_records=r.integer(bu, "buffer.max_batch_records", default=2000, lo=1, hi=10**6),
+        queue_size=r.integer(bu, "buffer.queue_size", default=10000, lo=10, hi=10**7),
+    )
+
+    tw = r.table(raw, "twin", required=False)
+    r.only(tw, "twin", set(TwinConfig.__dataclass_fields__))
+    twin = TwinConfig(
+        tau_s=r.number(tw, "twin.tau_s", default=30.0, lo=0.1, hi=86400),
+        snapshot_interval_s=r.number(tw, "twin.snapshot_interval_s", default=5.0, lo=0.1, hi=3600),
+        stale_after_s=r.number(tw, "twin.stale_after_s", default=60.0, lo=1, hi=86400),
+    )
+
+    patients: list[Patient] = []
+    for i, p in enumerate(r.array_of_tables(raw, "patients")):
+        key = f"patients[{i}]"
+        r.only(p, key, {"id", "bed"})
+        patients.append(Patient(r.ident(p, f"{key}.id"), r.string(p, f"{key}.bed", default="")))
+    patient_ids = [p.id for p in patients]
+    r.unique(patient_ids, "patients[].id")
+
+    devices: list[DeviceSpec] = []
+    for i, d in enumerate(r.array_of_tables(raw, "devices")):
+        key = f"devices[{i}]"
+        device_id = r.ident(d, f"{key}.id")
+        kind = r.string(d, f"{key}.kind")
+        if kind not in known_kinds():
+            raise ConfigError(source, f"{key}.kind", f"one of {', '.join(known_kinds())}, got {kind!r}")
+        patient = r.string(d, f"{key}.patient")
+        if patient not in patient_ids:
+            raise ConfigError(source, f"{key}.patient", f"the id of a [[patients]] entry, got {patient!r}")
+        options = {k: v for k, v in d.items() if k not in {"id", "kind", "patient"}}
+        devices.append(DeviceSpec(device_id, kind, patient, options))
+    r.unique([d.id for d in devices], "devices[].id")
+    if not devices:
+        raise ConfigError(source, "devices", "at least one [[devices]] entry")
+
+    return GatewayConfig(
+        gateway_id=gateway_id,
+        site=site,
+        data_dir=data_dir,
+        mqtt=mqtt,
+        buffer=buffer,
+        twin=twin,
+        patients=tuple(patients),
+        devices=tuple(devices),
+        source=source,
+    )
+
+
+class _Reader:
+    """Typed getters that raise :class:`ConfigError` naming file, key and expectation."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, key: str, expected: str) -> ConfigError:
+        return ConfigError(self.source, key, expected)
+
+    def only(self, table: Mapping[str, Any], where: str, allowed: set[str]) -> None:
+        for key in table:
+            if key not in allowed:
+                dotted = f"{where}.{key}" if where else key
+                raise self.fail(dotted, f"a known key (one of {', '.join(sorted(allowed))})")
+
+    def table(self, raw: Mapping[str, Any], key: str, required: bool = True) -> Mapping[str, Any]:
+        value = raw.get(key)
+        if value is None:
+            if required:
+                raise self.fail(f"[{key}]", "a table, but it is missing")
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(key, "a table")
+        return value
+
+    def array_of_tables(self, raw: Mapping[str, Any], key: str) -> list[Mapping[str, Any]]:
+        value = raw.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise self.fail(key, f"an array of tables ([[{key}]])")
+        return value
+
+    def string(self, t: Mapping[str, Any], key: str, default: str | None = None) -> str:
+        leaf = key.rsplit(".", 1)[-1]
+        if leaf not in t:
+            if default is None:
+                raise self.fail(key, "a string, but it is missing")
+            return default
+        value = t[leaf]
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, f"a non-empty string, got {value!r}")
+        return value
+
+    def opt_string(self, t: Mapping[str, Any], key: str) -> str | None:
+        leaf = key.rsplit(".", 1)[-1]
+        return None if leaf not in t else self.string(t, key)
+
+    def ident(self, t: Mapping[str, Any], key: str, default: str | None = None) -> str:
+        value = self.string(t, key, default)
+        if not _ID.match(value):
+            raise self.fail(key, f"an id of letters, digits, '-' or '_' (max 64), got {value!r}")
+        return value
+
+    def integer(self, t: Mapping[str, Any], key: str, default: int, lo: int, hi: int) -> int:
+        value = t.get(key.rsplit(".", 1)[-1], default)
+        if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+            raise self.fail(key, f"an integer from {lo} to {hi}, got {value!r}")
+        return value
+
+    def number(self, t: Mapping[str, Any], key: str, default: float, lo: float, hi: float) -> float:
+        value = t.get(key.rsplit(".", 1)[-1], default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+            raise self.fail(key, f"a number from {lo:g} to {hi:g}, got {value!r}")
+        return float(value)
+
+    def boolean(self, t: Mapping[str, Any], key: str, default: bool) -> bool:
+        value = t.get(key.rsplit(".", 1)[-1], default)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"true or false, got {value!r}")
+        return value
+
+    def unique(self, ids: list[str], key: str) -> None:
+        seen: set[str] = set()
+        for value in ids:
+            if value in seen:
+                raise self.fail(key, f"unique ids, but {value!r} appears twice")
+            seen.add(value)

@@ -1,0 +1,107 @@
+"""The versioned upstream envelope: one message per stream per flush, JSON by default.
+
+Topic: ``edgetwin/v1/{site}/{gateway}/{kind}/{stream}``. Body (``v`` = 1)::
+
+    {"v": 1, "gateway": "...", "site": "...", "stream": "...", "device": "...",
+     "patient": "<pseudonymous id>", "kind": "numeric", "seq": [first, last],
+     "mdc": 150456, "unit": "%",
+     "samples": [{"seq": 17, "t_rx_ns": ..., "t_dev_ns": ..., "value": 97.0, "quality": []}, ...]}
+
+``value`` is ``null`` when missing, and ``quality`` then says why. Wave samples are carried
+as chunks (start, period, gain, offset, integer samples). Sequence numbers are per stream,
+gap-free and persistent; a receiver dedups on (gateway, stream, seq).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from gateway.model import Alarm, DeviceEvent, Measurement, Record, TwinSnapshot, WaveformChunk
+
+VERSION = 1
+CONTENT_TYPE = "application/json"
+
+
+def topic(site: str, gateway: str, kind: str, stream: str) -> str:
+    return f"edgetwin/v1/{site}/{gateway}/{kind}/{stream}"
+
+
+def status_topic(site: str, gateway: str) -> str:
+    return f"edgetwin/v1/{site}/{gateway}/status"
+
+
+def encode_batch(
+    records: Sequence[Record], *, gateway: str, site: str, patient: str
+) -> bytes:
+    """Encode records of one stream (all already numbered) as one envelope."""
+    first = records[0]
+    body: dict[str, Any] = {
+        "v": VERSION,
+        "gateway": gateway,
+        "site": site,
+        "stream": first.stream_id,
+        "device": getattr(first, "device_id", ""),
+        "patient": patient,
+        "kind": first.kind,
+        "seq": [records[0].seq, records[-1].seq],
+    }
+    if isinstance(first, Measurement):
+        body["mdc"] = first.mdc_code
+        body["unit"] = first.unit
+    body["samples"] = [_sample(r) for r in records]
+    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+
+
+def decode(payload: bytes) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(payload)
+    if body.get("v") != VERSION:
+        raise ValueError(f"unsupported envelope version {body.get('v')!r}")
+    return body
+
+
+def _sample(r: Record) -> dict[str, Any]:
+    if isinstance(r, Measurement):
+        return {
+            "seq": r.seq,
+            "t_rx_ns": r.received.wall_ns,
+            "t_dev_ns": r.device_time_ns,
+            "value": None if math.isnan(r.value) else r.value,
+            "quality": r.quality.names(),
+        }
+    if isinstance(r, WaveformChunk):
+        return {
+            "seq": r.seq,
+            "t_rx_ns": r.received.wall_ns,
+            "start_ns": r.start_ns,
+            "period_ns": r.sample_period_ns,
+            "mdc": r.mdc_code,
+            "unit": r.unit,
+            "gain": r.gain,
+            "offset": r.offset,
+            "samples": r.samples.tolist(),
+            "quality": r.quality.names(),
+        }
+    if isinstance(r, DeviceEvent):
+        return {
+            "seq": r.seq,
+            "t_rx_ns": r.received.wall_ns,
+            "event": r.event.value,
+            "detail": r.detail,
+            "value": r.value,
+        }
+    if isinstance(r, Alarm):
+        return {
+            "seq": r.seq,
+            "t_rx_ns": r.received.wall_ns,
+            "alarm_id": r.alarm_id,
+            "priority": r.priority.name.lower(),
+            "alarm_kind": r.alarm_kind.value,
+            "condition": r.condition,
+            "start_ns": r.start_ns,
+            "end_ns": r.end_ns,
+            "values": dict(r.values),
+        }
+    return {"seq": r.seq, "t_rx_ns": r.received.wall_ns, "state": r.state}

@@ -1,0 +1,101 @@
+"""Bounded hand-off from drivers to the durable buffer, with explicit back-pressure.
+
+Drivers ``await put(record)``; when the queue is full they wait, so memory stays bounded and
+a slow disk slows intake instead of growing a list. The committer takes a batch (up to
+``max_batch_records`` or ``flush_interval_ms`` after its first record, at once for alarms),
+lets the twin see it, commits it in one SQLite transaction, then wakes the uplink.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+
+from gateway.backoff import Backoff
+from gateway.buffer import Buffer
+from gateway.config import GatewayConfig
+from gateway.errors import BufferError_
+from gateway.model import Alarm, ReceiveTime, Record
+from gateway.twin import PatientTwins
+
+log = logging.getLogger(__name__)
+
+
+class Pipeline:
+    def __init__(
+        self, config: GatewayConfig, buffer: Buffer, twins: PatientTwins, wake: asyncio.Event
+    ) -> None:
+        self.config = config
+        self.buffer = buffer
+        self.twins = twins
+        self.wake = wake
+        self.queue: asyncio.Queue[Record | None] = asyncio.Queue(maxsize=config.buffer.queue_size)
+        self.ingested: Counter[str] = Counter()  # per device
+        self.commit_failures = 0
+        self.last_seen_ns: dict[str, int] = {}
+        self._patient = {d.id: d.patient for d in config.devices}
+
+    def patient_of(self, device_id: str) -> str:
+        return self._patient[device_id]
+
+    async def put(self, record: Record) -> None:
+        await self.queue.put(record)
+        device = getattr(record, "device_id", "")
+        if device:
+            self.ingested[device] += 1
+            self.last_seen_ns[device] = record.received.wall_ns
+
+    async def run(self) -> None:
+        """Commit batches until :meth:`close` is called, then commit what is left and return."""
+        interval = self.config.buffer.flush_interval_ms / 1000
+        closing = False
+        while not closing:
+            first = await self.queue.get()
+            if first is None:
+                return
+            batch: list[Record] = [first]
+            deadline = time.monotonic() + interval
+            while len(batch) < self.config.buffer.max_batch_records:
+                if isinstance(batch[-1], Alarm):
+                    break  # alarms go to disk (and upstream) at once
+                timeout = deadline - time.monotonic()
+                if timeout <= 0:
+                    break
+                try:
+                    async with asyncio.timeout(timeout):
+                        item = await self.queue.get()
+                except TimeoutError:
+                    break
+                if item is None:
+                    closing = True
+                    break
+                batch.append(item)
+            await self._commit(batch)
+
+    async def close(self) -> None:
+        """Ask :meth:`run` to flush everything queued so far and stop (drivers stopped first)."""
+        await self.queue.put(None)
+
+    async def _commit(self, batch: list[Record], retries: int | None = None) -> None:
+        batch = batch + self.twins.observe(batch, ReceiveTime.now())
+        attempt = 0
+        backoff = Backoff(base_s=0.2, cap_s=5.0)
+        while True:
+            try:
+                await self.buffer.commit(batch, self.patient_of)
+                break
+            except BufferError_ as exc:
+                self.commit_failures += 1
+                log.error("cannot store %d records yet: %s (holding them, retrying)", len(batch), exc)
+                if retries is not None and attempt >= retries:
+                    raise
+                await asyncio.sleep(backoff.delay(attempt))
+                attempt += 1
+        self.wake.set()
+        seen, self.last_seen_ns = self.last_seen_ns, {}
+        try:
+            await self.buffer.touch_devices(seen)
+        except BufferError_ as exc:
+            log.warning("cannot record last-seen times: %s", exc)

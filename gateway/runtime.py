@@ -1,0 +1,213 @@
+"""Build the gateway's object graph in one place and run it under one TaskGroup.
+
+Shutdown order (SIGTERM/SIGINT or ``stop``): drivers stop first, the pipeline flushes every
+queued record to SQLite, the uplink gets ``drain_s`` to empty the outbox, then the broker
+connection and the buffer close. Nothing acknowledged is left only in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from drivers.registry import driver_factory
+from gateway.buffer import Buffer, BufferStats
+from gateway.config import GatewayConfig
+from gateway.errors import EdgeTwinError
+from gateway.pipeline import Pipeline
+from gateway.supervisor import DriverHealth, supervise
+from gateway.sync import UplinkWorker
+from gateway.twin import PatientTwins
+from gateway.uplink import MqttUplink, Uplink
+
+log = logging.getLogger(__name__)
+
+BUFFER_FILE = "buffer.sqlite3"
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceSummary:
+    device_id: str
+    ingested: int
+    buffered: int
+    acked: int
+    parse_errors: int
+    restarts: int
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    devices: tuple[DeviceSummary, ...]
+    outbox_records: int
+    uplink_connected: bool
+    uplink_acked_records: int
+
+
+class Gateway:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        uplink_factory: Callable[[], Uplink] | None = None,
+        drain_s: float = 5.0,
+    ) -> None:
+        self.config = config
+        self.drain_s = drain_s
+        self._uplink_factory = uplink_factory or (
+            lambda: MqttUplink(config.mqtt, config.gateway_id, config.site)
+        )
+        self.health = {d.id: DriverHealth() for d in config.devices}
+        self.pipeline: Pipeline | None = None
+        self.uplink: UplinkWorker | None = None
+        self.buffer: Buffer | None = None
+        self.started = asyncio.Event()
+        self._baseline: dict[str, tuple[int, int]] = {}
+
+    async def run(self, stop: asyncio.Event) -> RunSummary:
+        cfg = self.config
+        buffer = await Buffer.open(cfg.data_dir / BUFFER_FILE, cfg.gateway_id, cfg.site)
+        self.buffer = buffer
+        try:
+            return await self._run(buffer, stop)
+        finally:
+            await buffer.close()
+
+    async def _run(self, buffer: Buffer, stop: asyncio.Event) -> RunSummary:
+        cfg = self.config
+        wake = asyncio.Event()
+        pipeline = Pipeline(cfg, buffer, PatientTwins(cfg), wake)
+        self.pipeline = pipeline
+        uplink: UplinkWorker | None = None
+        if cfg.mqtt.enabled:
+            uplink = UplinkWorker(
+                buffer,
+                self._uplink_factory,
+                site=cfg.site,
+                gateway_id=cfg.gateway_id,
+                window=cfg.mqtt.inflight_window,
+                wake=wake,
+                describe=f"{cfg.mqtt.host}:{cfg.mqtt.port}",
+            )
+        self.uplink = uplink
+        self._baseline = _per_device(await buffer.stats())
+        await buffer.set_meta(
+            {
+                "gateway_id": cfg.gateway_id,
+                "site": cfg.site,
+                "pid": str(os.getpid()),
+                "started_ns": str(time.time_ns()),
+                "uplink_state": "connecting" if uplink else "disabled",
+                "stopped_ns": "",
+            }
+        )
+        async with asyncio.TaskGroup() as tg:
+            committer = tg.create_task(pipeline.run(), name="pipeline")
+            uplink_task = tg.create_task(uplink.run(), name="uplink") if uplink else None
+            heartbeat = tg.create_task(self._heartbeat(buffer), name="heartbeat")
+            drivers = [
+                tg.create_task(
+                    supervise(d, driver_factory(d.kind), pipeline, buffer, self.health[d.id]),
+                    name=f"driver-{d.id}",
+                )
+                for d in cfg.devices
+            ]
+            self.started.set()
+            await stop.wait()
+            log.info("stopping: flushing in-flight records to the buffer")
+            for task in drivers:
+                task.cancel()
+            await asyncio.gather(*drivers, return_exceptions=True)
+            await pipeline.close()
+            await committer
+            heartbeat.cancel()
+            for d in cfg.devices:
+                await buffer.set_device_state(d.id, d.kind, "stopped", "gateway stopped")
+            if uplink_task is not None and uplink is not None:
+                await self._drain(buffer, uplink)
+                uplink_task.cancel()
+        await self._write_heartbeat(buffer, stopped=True)
+        return await self.summary(buffer)
+
+    async def _drain(self, buffer: Buffer, uplink: UplinkWorker) -> None:
+        deadline = time.monotonic() + self.drain_s
+        while time.monotonic() < deadline and uplink.metrics.connected:
+            stats = await buffer.stats()
+            if stats.outbox_rows == 0:
+                return
+            uplink.wake.set()
+            await asyncio.sleep(0.05)
+
+    async def _heartbeat(self, buffer: Buffer) -> None:
+        while True:
+            await self._write_heartbeat(buffer)
+            await asyncio.sleep(2.0)
+
+    async def _write_heartbeat(self, buffer: Buffer, stopped: bool = False) -> None:
+        counters = {
+            dev: {
+                "state": h.state,
+                "restarts": h.restarts,
+                "crashes": h.crashes,
+                "last_error": h.counters.last_error,
+                **dict(h.counters.counts),
+            }
+            for dev, h in self.health.items()
+        }
+        values = {
+            "heartbeat_ns": str(time.time_ns()),
+            "device_counters": json.dumps(counters),
+        }
+        if stopped:
+            values["stopped_ns"] = str(time.time_ns())
+            values["uplink_state"] = "stopped"
+        with contextlib.suppress(EdgeTwinError):
+            await buffer.set_meta(values)
+
+    async def summary(self, buffer: Buffer) -> RunSummary:
+        """Counts for this run only (the buffer's totals minus those at start)."""
+        stats: BufferStats = await buffer.stats()
+        now = _per_device(stats)
+        zero = (0, 0)
+        buffered = {d: c - self._baseline.get(d, zero)[0] for d, (c, _) in now.items()}
+        acked = {d: a - self._baseline.get(d, zero)[1] for d, (_, a) in now.items()}
+        ingested = self.pipeline.ingested if self.pipeline else {}
+        devices = tuple(
+            DeviceSummary(
+                d.id,
+                ingested.get(d.id, 0),
+                buffered.get(d.id, 0),
+                acked.get(d.id, 0),
+                self.health[d.id].counters.counts["parse_errors"],
+                self.health[d.id].restarts,
+            )
+            for d in self.config.devices
+        )
+        return RunSummary(
+            devices,
+            stats.outbox_records,
+            bool(self.uplink and self.uplink.metrics.connected),
+            self.uplink.metrics.acked_records if self.uplink else 0,
+        )
+
+
+def _per_device(stats: BufferStats) -> dict[str, tuple[int, int]]:
+    """(committed, acked) per device over all its streams."""
+    out: dict[str, tuple[int, int]] = {}
+    for s in stats.streams:
+        if s.device_id:
+            committed, acked = out.get(s.device_id, (0, 0))
+            out[s.device_id] = (committed + s.committed, acked + s.acked)
+    return out
+
+
+def install_signal_handlers(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)

@@ -1,0 +1,155 @@
+"""Move committed outbox rows to the broker, in priority order, with a bounded window.
+
+A row leaves the outbox only after its PUBACK (``Buffer.ack``). After any failure the
+connection is rebuilt with backoff and every row not acknowledged is sent again: delivery is
+at-least-once and receivers dedup on (gateway, stream, seq).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from gateway import envelope
+from gateway.backoff import Backoff
+from gateway.buffer import Buffer, OutboxRow
+from gateway.errors import EdgeTwinError, UplinkError
+from gateway.uplink import Uplink
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class UplinkMetrics:
+    connected: bool = False
+    connects: int = 0
+    failures: int = 0
+    published_rows: int = 0
+    acked_rows: int = 0
+    acked_records: int = 0
+    last_error: str = ""
+    state_changes: list[tuple[int, str]] = field(default_factory=list)
+
+
+class UplinkWorker:
+    def __init__(
+        self,
+        buffer: Buffer,
+        connect: Callable[[], Uplink],
+        *,
+        site: str,
+        gateway_id: str,
+        window: int,
+        wake: asyncio.Event,
+        backoff: Backoff | None = None,
+        describe: str = "broker",
+    ) -> None:
+        self.buffer = buffer
+        self.connect = connect
+        self.site = site
+        self.gateway_id = gateway_id
+        self.window = window
+        self.wake = wake
+        self.backoff = backoff or Backoff()
+        self.describe = describe
+        self.metrics = UplinkMetrics()
+        self.idle = asyncio.Event()  # set when the outbox was seen empty and nothing in flight
+
+    async def run(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                async with self.connect() as uplink:
+                    attempt = 0
+                    await self._set_state(True, "")
+                    await self._pump(uplink)
+            except (EdgeTwinError, OSError) as exc:
+                await self._set_state(False, str(exc))
+            delay = self.backoff.delay(attempt)
+            attempt += 1
+            await asyncio.sleep(delay)
+
+    async def _set_state(self, connected: bool, error: str) -> None:
+        was = self.metrics.connected
+        self.metrics.connected = connected
+        if connected:
+            self.metrics.connects += 1
+            log.info("uplink connected to %s", self.describe)
+        else:
+            self.metrics.failures += 1
+            self.metrics.last_error = error
+            if was or self.metrics.failures == 1:
+                log.warning(
+                    "uplink to %s unavailable (%s); buffering locally, retrying with backoff",
+                    self.describe,
+                    error,
+                )
+        if connected != was or not connected:
+            self.metrics.state_changes.append((time.time_ns(), "up" if connected else "down"))
+            del self.metrics.state_changes[:-50]
+            with contextlib.suppress(EdgeTwinError):
+                await self.buffer.set_meta(
+                    {
+                        "uplink_state": "connected" if connected else "disconnected",
+                        "uplink_since_ns": str(time.time_ns()),
+                        "uplink_error": error[:300],
+                    }
+                )
+
+    async def _pump(self, uplink: Uplink) -> None:
+        inflight: dict[int, asyncio.Task[None]] = {}
+        rows_by_id: dict[int, OutboxRow] = {}
+        try:
+            while True:
+                self.wake.clear()
+                free = self.window - len(inflight)
+                if free > 0:
+                    for row in await self.buffer.unsent(free, frozenset(inflight)):
+                        topic = envelope.topic(self.site, self.gateway_id, row.kind, row.stream_id)
+                        inflight[row.id] = asyncio.create_task(
+                            uplink.publish(topic, row.payload), name=f"publish-{row.id}"
+                        )
+                        rows_by_id[row.id] = row
+                        self.metrics.published_rows += 1
+                if not inflight:
+                    self.idle.set()
+                    waker = asyncio.create_task(self.wake.wait())
+                    try:
+                        await asyncio.wait({waker}, timeout=1.0)
+                    finally:
+                        waker.cancel()
+                    continue
+                self.idle.clear()
+                waker = asyncio.create_task(self.wake.wait())
+                try:
+                    await asyncio.wait(
+                        {waker, *inflight.values()}, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    waker.cancel()
+                done = [rid for rid, task in inflight.items() if task.done()]
+                acked: list[int] = []
+                failure: BaseException | None = None
+                for rid in done:
+                    task = inflight.pop(rid)
+                    row = rows_by_id.pop(rid)
+                    exc = task.exception()
+                    if exc is None:
+                        acked.append(rid)
+                        self.metrics.acked_records += row.n
+                    elif failure is None:
+                        failure = exc
+                if acked:
+                    await self.buffer.ack(acked)
+                    self.metrics.acked_rows += len(acked)
+                if failure is not None:
+                    raise UplinkError(f"publish failed: {failure}") from failure
+        finally:
+            for task in inflight.values():
+                task.cancel()
+            if inflight:
+                await asyncio.gather(*inflight.values(), return_exceptions=True)

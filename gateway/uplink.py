@@ -1,0 +1,122 @@
+"""Our uplink interface and its MQTT 5 implementation (aiomqtt 2.x, kept behind it).
+
+Nothing outside this module imports aiomqtt, so moving to another aiomqtt line (or another
+client) touches one file. ``publish`` returns only after the broker's PUBACK (QoS 1).
+"""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from types import TracebackType
+from typing import Protocol, Self
+
+import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from gateway import envelope
+from gateway.config import MqttConfig
+from gateway.errors import BrokerUnavailableError, UplinkError
+
+
+class Uplink(Protocol):
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None: ...
+
+
+class MqttUplink:
+    """One MQTT 5 connection: persistent session, retained birth and will, QoS 1."""
+
+    def __init__(self, cfg: MqttConfig, gateway_id: str, site: str) -> None:
+        self.cfg = cfg
+        self.gateway_id = gateway_id
+        self.site = site
+        self._client: aiomqtt.Client | None = None
+        self._status_topic = envelope.status_topic(site, gateway_id)
+
+    def _status(self, state: str) -> bytes:
+        return json.dumps(
+            {"v": envelope.VERSION, "gateway": self.gateway_id, "state": state, "t_ns": time.time_ns()}
+        ).encode()
+
+    def _connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = self.cfg.session_expiry_s
+        return props
+
+    def _tls_context(self) -> ssl.SSLContext | None:
+        if not self.cfg.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.cfg.ca_file)
+        if self.cfg.cert_file and self.cfg.key_file:
+            context.load_cert_chain(self.cfg.cert_file, self.cfg.key_file)
+        return context
+
+    async def __aenter__(self) -> Self:
+        will = aiomqtt.Will(self._status_topic, self._status("offline"), qos=1, retain=True)
+        client = aiomqtt.Client(
+            self.cfg.host,
+            self.cfg.port,
+            username=self.cfg.username,
+            password=self.cfg.password,
+            identifier=self.cfg.client_id or f"edgetwin-{self.gateway_id}",
+            protocol=aiomqtt.ProtocolVersion.V5,
+            clean_start=False,
+            properties=self._connect_properties(),
+            will=will,
+            keepalive=self.cfg.keepalive_s,
+            timeout=10,
+            max_inflight_messages=self.cfg.inflight_window,
+            tls_context=self._tls_context(),
+        )
+        # Our window bounds concurrent publishes; aiomqtt would warn above 10.
+        client.pending_calls_threshold = self.cfg.inflight_window + 1
+        try:
+            await client.__aenter__()
+        except aiomqtt.MqttError as exc:
+            raise BrokerUnavailableError(
+                f"cannot connect to MQTT broker {self.cfg.host}:{self.cfg.port}: {exc}"
+            ) from exc
+        self._client = client
+        await self.publish(self._status_topic, self._status("online"), retain=True)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            if exc is None:
+                await client.publish(self._status_topic, self._status("offline"), qos=1, retain=True)
+        except aiomqtt.MqttError:
+            pass
+        try:
+            await client.__aexit__(exc_type, exc, tb)
+        except aiomqtt.MqttError:
+            pass
+
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        if self._client is None:
+            raise UplinkError("publish on a closed uplink")
+        props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
+        props.ContentType = envelope.CONTENT_TYPE
+        props.PayloadFormatIndicator = 1
+        try:
+            await self._client.publish(topic, payload, qos=1, retain=retain, properties=props)
+        except aiomqtt.MqttError as exc:
+            raise UplinkError(f"publish to {topic} failed: {exc}") from exc

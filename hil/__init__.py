@@ -1,0 +1,1 @@
+"""Hardware-in-the-loop kit: simulators, emulators, scenarios, firmware and rigs."""
