@@ -38,7 +38,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return port
 
 
-def wait_for_port(host: str, port: int, deadline_s: float, proc: subprocess.Popen[bytes] | None) -> None:
+def wait_for_port(
+    host: str, port: int, deadline_s: float, proc: subprocess.Popen[bytes] | None
+) -> None:
     end = time.monotonic() + deadline_s
     while time.monotonic() < end:
         if proc is not None and proc.poll() is not None:

@@ -15,6 +15,7 @@ Guarantees:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import sqlite3
 import time
@@ -152,7 +153,9 @@ class Buffer:
         try:
             self._db = self._connect_checked()
         except sqlite3.DatabaseError as exc:
-            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}")
+            aside = self.path.with_name(
+                f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
+            )
             log.error(
                 "buffer %s failed its integrity check (%s); moved aside to %s and starting a "
                 "fresh buffer: recover the old file with 'sqlite3 .recover' if needed",
@@ -253,10 +256,20 @@ class Buffer:
                 db.execute(
                     "INSERT INTO outbox (priority, stream_id, kind, seq_first, seq_last, n, "
                     "created_ns, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (PRIORITY[first.kind], stream_id, first.kind, seq, last, len(batch), now, payload),
+                    (
+                        PRIORITY[first.kind],
+                        stream_id,
+                        first.kind,
+                        seq,
+                        last,
+                        len(batch),
+                        now,
+                        payload,
+                    ),
                 )
                 db.execute(
-                    "UPDATE streams SET next_seq = ?, committed = committed + ? WHERE stream_id = ?",
+                    "UPDATE streams SET next_seq = ?, committed = committed + ? "
+                    "WHERE stream_id = ?",
                     (last + 1, len(batch), stream_id),
                 )
                 new_next[stream_id] = last + 1
@@ -290,7 +303,9 @@ class Buffer:
                 ),
             )
 
-    async def set_device_state(self, device_id: str, kind: str, state: str, detail: str = "") -> None:
+    async def set_device_state(
+        self, device_id: str, kind: str, state: str, detail: str = ""
+    ) -> None:
         await self._run(self._device_state_sync, device_id, kind, state, detail)
 
     def _device_state_sync(self, device_id: str, kind: str, state: str, detail: str) -> None:
@@ -367,7 +382,9 @@ class Buffer:
                     (row[1], row[2], row[0]),
                 )
                 db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
-            db.execute("INSERT OR REPLACE INTO meta VALUES ('last_ack_ns', ?)", (str(time.time_ns()),))
+            db.execute(
+                "INSERT OR REPLACE INTO meta VALUES ('last_ack_ns', ?)", (str(time.time_ns()),)
+            )
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(db)
@@ -417,10 +434,8 @@ def _device(record: Record) -> str:
 
 
 def _rollback(db: sqlite3.Connection) -> None:
-    try:
+    with contextlib.suppress(sqlite3.Error):
         db.execute("ROLLBACK")
-    except sqlite3.Error:
-        pass
 
 
 def _translate(exc: sqlite3.Error, doing: str) -> BufferError_:

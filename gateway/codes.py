@@ -44,9 +44,7 @@ EDGETWIN_SAT_CO = Metric(_PRIVATE | 0x01, "EDGETWIN_PRIVATE_SPCO", "%", "SpCO")
 EDGETWIN_SAT_MET = Metric(_PRIVATE | 0x02, "EDGETWIN_PRIVATE_SPMET", "%", "SpMet")
 EDGETWIN_PLETH_VAR_IDX = Metric(_PRIVATE | 0x03, "EDGETWIN_PRIVATE_PVI", "%", "PVI")
 
-BY_CODE: dict[int, Metric] = {
-    m.mdc_code: m for m in globals().values() if isinstance(m, Metric)
-}
+BY_CODE: dict[int, Metric] = {m.mdc_code: m for m in globals().values() if isinstance(m, Metric)}
 
 
 def label_for(mdc_code: int) -> str:

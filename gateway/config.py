@@ -91,7 +91,9 @@ def load_config(path: str | Path) -> GatewayConfig:
     return parse_config(raw, name, base_dir=path.parent)
 
 
-def parse_config(raw: Mapping[str, Any], source: str, base_dir: Path | None = None) -> GatewayConfig:
+def parse_config(
+    raw: Mapping[str, Any], source: str, base_dir: Path | None = None
+) -> GatewayConfig:
     """Validate an already-parsed TOML document."""
     r = _Reader(source)
     r.only(raw, "", {"gateway", "mqtt", "buffer", "twin", "patients", "devices"})
@@ -153,10 +155,14 @@ def parse_config(raw: Mapping[str, Any], source: str, base_dir: Path | None = No
         device_id = r.ident(d, f"{key}.id")
         kind = r.string(d, f"{key}.kind")
         if kind not in known_kinds():
-            raise ConfigError(source, f"{key}.kind", f"one of {', '.join(known_kinds())}, got {kind!r}")
+            raise ConfigError(
+                source, f"{key}.kind", f"one of {', '.join(known_kinds())}, got {kind!r}"
+            )
         patient = r.string(d, f"{key}.patient")
         if patient not in patient_ids:
-            raise ConfigError(source, f"{key}.patient", f"the id of a [[patients]] entry, got {patient!r}")
+            raise ConfigError(
+                source, f"{key}.patient", f"the id of a [[patients]] entry, got {patient!r}"
+            )
         options = {k: v for k, v in d.items() if k not in {"id", "kind", "patient"}}
         devices.append(DeviceSpec(device_id, kind, patient, options))
     r.unique([d.id for d in devices], "devices[].id")

@@ -24,7 +24,9 @@ def _masimo(data: bytes) -> dict[str, Any]:
         "serial_number": reading.serial_number,
         "values": {k.lower(): v for k, v in reading.values.items()},
         "alarm_word": f"{reading.alarm:04X}",
-        "exceptions": [e.name.lower() for e in type(reading.exceptions) if e in reading.exceptions and e.name],
+        "exceptions": [
+            e.name.lower() for e in type(reading.exceptions) if e in reading.exceptions and e.name
+        ],
         "exception_word": f"{reading.raw_exceptions:06X}",
         "checksum": "none in this protocol",
     }
@@ -37,5 +39,7 @@ SERIAL_DECODERS: dict[str, Callable[[bytes], dict[str, Any]]] = {
 
 def decode_serial(protocol: str, hex_text: str) -> dict[str, Any]:
     if protocol not in SERIAL_DECODERS:
-        raise ValueError(f"unknown serial protocol {protocol!r}; known: {', '.join(SERIAL_DECODERS)}")
+        raise ValueError(
+            f"unknown serial protocol {protocol!r}; known: {', '.join(SERIAL_DECODERS)}"
+        )
     return SERIAL_DECODERS[protocol](_hex(hex_text))

@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.model import Alarm, DeviceEvent, Measurement, Record, TwinSnapshot, WaveformChunk
+from gateway.model import Alarm, DeviceEvent, Measurement, Record, WaveformChunk
 
 VERSION = 1
 CONTENT_TYPE = "application/json"
@@ -33,9 +33,7 @@ def status_topic(site: str, gateway: str) -> str:
     return f"edgetwin/v1/{site}/{gateway}/status"
 
 
-def encode_batch(
-    records: Sequence[Record], *, gateway: str, site: str, patient: str
-) -> bytes:
+def encode_batch(records: Sequence[Record], *, gateway: str, site: str, patient: str) -> bytes:
     """Encode records of one stream (all already numbered) as one envelope."""
     first = records[0]
     body: dict[str, Any] = {

@@ -77,7 +77,7 @@ class DeviceTimeoutError(DeviceError):
     """The device went silent for longer than its supervision timeout."""
 
 
-class BufferError_(EdgeTwinError):  # noqa: N801 - avoid shadowing the builtin BufferError
+class BufferError_(EdgeTwinError):
     """The SQLite buffer cannot take or give data."""
 
 

@@ -88,7 +88,9 @@ class Pipeline:
                 break
             except BufferError_ as exc:
                 self.commit_failures += 1
-                log.error("cannot store %d records yet: %s (holding them, retrying)", len(batch), exc)
+                log.error(
+                    "cannot store %d records yet: %s (holding them, retrying)", len(batch), exc
+                )
                 if retries is not None and attempt >= retries:
                     raise
                 await asyncio.sleep(backoff.delay(attempt))

@@ -38,7 +38,8 @@ def _read(db: sqlite3.Connection) -> dict[str, Any]:
     stats = read_stats(db)
     devices = []
     for device_id, kind, state, since_ns, last_seen_ns, detail in db.execute(
-        "SELECT device_id, kind, state, since_ns, last_seen_ns, detail FROM devices ORDER BY device_id"
+        "SELECT device_id, kind, state, since_ns, last_seen_ns, detail FROM devices "
+        "ORDER BY device_id"
     ):
         c = counters.get(device_id, {})
         latest = [
@@ -62,7 +63,9 @@ def _read(db: sqlite3.Connection) -> dict[str, Any]:
                 "kind": kind,
                 "state": state,
                 "since_s": round((now - since_ns) / 1e9, 1),
-                "last_seen_s": None if last_seen_ns is None else round((now - last_seen_ns) / 1e9, 1),
+                "last_seen_s": None
+                if last_seen_ns is None
+                else round((now - last_seen_ns) / 1e9, 1),
                 "parse_errors": c.get("parse_errors", 0),
                 "restarts": c.get("restarts", 0),
                 "detail": detail,

@@ -6,6 +6,7 @@ client) touches one file. ``publish`` returns only after the broker's PUBACK (Qo
 
 from __future__ import annotations
 
+import contextlib
 import json
 import ssl
 import time
@@ -46,7 +47,12 @@ class MqttUplink:
 
     def _status(self, state: str) -> bytes:
         return json.dumps(
-            {"v": envelope.VERSION, "gateway": self.gateway_id, "state": state, "t_ns": time.time_ns()}
+            {
+                "v": envelope.VERSION,
+                "gateway": self.gateway_id,
+                "state": state,
+                "t_ns": time.time_ns(),
+            }
         ).encode()
 
     def _connect_properties(self) -> Properties:
@@ -102,13 +108,13 @@ class MqttUplink:
             return
         try:
             if exc is None:
-                await client.publish(self._status_topic, self._status("offline"), qos=1, retain=True)
+                await client.publish(
+                    self._status_topic, self._status("offline"), qos=1, retain=True
+                )
         except aiomqtt.MqttError:
             pass
-        try:
+        with contextlib.suppress(aiomqtt.MqttError):
             await client.__aexit__(exc_type, exc, tb)
-        except aiomqtt.MqttError:
-            pass
 
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         if self._client is None:

@@ -41,7 +41,7 @@ NUMERIC_WORDS = ("SPO2", "BPM", "PI", "SPCO", "SPMET", "SPHB", "SPOC", "DESAT", 
 HEX_WORDS = ("ALARM", "EXC", "EXC1")
 
 
-class Exception_(enum.IntFlag):  # noqa: N801 - named after the device's EXC word
+class Exception_(enum.IntFlag):
     """Bits of the ``EXC`` word (Rad-8 operator's manual, trend data format)."""
 
     NO_SENSOR = 0x001

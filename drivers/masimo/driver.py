@@ -16,5 +16,5 @@ PROTOCOL: SerialProtocol[MasimoReading] = SerialProtocol(
 )
 
 
-def DRIVER(spec: DeviceSpec, counters: DriverCounters) -> SerialSession[MasimoReading]:  # noqa: N802
+def DRIVER(spec: DeviceSpec, counters: DriverCounters) -> SerialSession[MasimoReading]:
     return SerialSession(spec, counters, PROTOCOL)

@@ -9,6 +9,7 @@ dropping (and counting) a half-received frame when the port goes away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
@@ -108,10 +109,8 @@ class SerialSession(Generic[Item]):
         self._decoder = self.protocol.new_decoder()
         if self._writer is not None:
             self._writer.close()
-            try:
+            with contextlib.suppress(OSError, serial.SerialException):
                 await self._writer.wait_closed()
-            except (OSError, serial.SerialException):
-                pass
         self._reader = self._writer = None
 
     async def records(self) -> AsyncIterator[Record]:

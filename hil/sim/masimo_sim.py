@@ -40,7 +40,9 @@ def format_line(when: datetime, serial: str, s: OximeterSample) -> bytes:
     return line.encode("ascii")
 
 
-def physiology(seed: int, baseline_spo2: float = 97.0, baseline_bpm: float = 74.0) -> Iterator[OximeterSample]:
+def physiology(
+    seed: int, baseline_spo2: float = 97.0, baseline_bpm: float = 74.0
+) -> Iterator[OximeterSample]:
     """A plausible, reproducible patient: slow drifts, noise, rare desaturations and probe-offs."""
     rng = random.Random(seed)
     t = 0
