@@ -19,8 +19,8 @@ import sys
 from pathlib import Path
 
 import aiomqtt
-
 from conftest import wait_until
+
 from gateway.broker import LocalBroker
 from hil.pty_port import PtyPort
 from hil.sim.masimo_sim import MasimoSimulator
