@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import sqlite3
 import time
 from collections import defaultdict
@@ -41,7 +42,11 @@ from gateway.model import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Rows of these priorities may be evicted when the disk budget is reached (waves first,
+#: then numerics, oldest first); alarms, twin state, events and gap records never are.
+EVICTABLE = {PRIORITY["wave"], PRIORITY["numeric"]}
+GAP_PRIORITY = PRIORITY["twin"]
 _MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -86,6 +91,9 @@ _MIGRATIONS: dict[int, str] = {
         detail TEXT NOT NULL DEFAULT ''
     );
     """,
+    2: """
+    ALTER TABLE streams ADD COLUMN evicted INTEGER NOT NULL DEFAULT 0
+    """,
 }
 
 
@@ -123,10 +131,21 @@ class BufferStats:
 class Buffer:
     """Async facade over one SQLite connection that lives in one worker thread."""
 
-    def __init__(self, path: Path, gateway: str, site: str) -> None:
+    def __init__(
+        self,
+        path: Path,
+        gateway: str,
+        site: str,
+        max_bytes: int | None = None,
+        min_free_bytes: int = 0,
+    ) -> None:
         self.path = path
         self.gateway = gateway
         self.site = site
+        self.max_bytes = max_bytes
+        self.min_free_bytes = min_free_bytes
+        self.evicted_records = 0
+        self.eviction_runs = 0
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgetwin-buffer")
         self._db: sqlite3.Connection | None = None
         self._next_seq: dict[str, int] = {}
@@ -134,8 +153,15 @@ class Buffer:
     # -- lifecycle -----------------------------------------------------------------------
 
     @classmethod
-    async def open(cls, path: Path, gateway: str, site: str) -> Buffer:
-        buffer = cls(path, gateway, site)
+    async def open(
+        cls,
+        path: Path,
+        gateway: str,
+        site: str,
+        max_bytes: int | None = None,
+        min_free_bytes: int = 0,
+    ) -> Buffer:
+        buffer = cls(path, gateway, site, max_bytes, min_free_bytes)
         await buffer._run(buffer._open_sync)
         return buffer
 
@@ -176,6 +202,9 @@ class Buffer:
     def _connect_checked(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         try:
+            if db.execute("PRAGMA user_version").fetchone()[0] == 0:
+                # before any table exists: lets evicted space go back to the file system
+                db.execute("PRAGMA auto_vacuum=INCREMENTAL")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=FULL")
             db.execute("PRAGMA busy_timeout=5000")
@@ -278,12 +307,125 @@ class Buffer:
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(db)
-            raise _translate(exc, "commit records") from exc
+            error = _translate(exc, "commit records")
+            if isinstance(error, DiskFullError):
+                # make room by the documented policy so the caller's retry can succeed
+                self._evict_sync(force=True)
+            raise error from exc
         except BaseException:
             _rollback(db)
             raise
         self._next_seq.update(new_next)
+        self._evict_sync(force=False)
         return numbered
+
+    # -- disk budget ---------------------------------------------------------------------
+
+    def used_bytes(self) -> int:
+        db = self._require_db()
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        free = db.execute("PRAGMA freelist_count").fetchone()[0]
+        size: int = db.execute("PRAGMA page_size").fetchone()[0]
+        return int((pages - free) * size)
+
+    def _excess_bytes(self, force: bool) -> int:
+        """Bytes to free now: down to 90 % of the budget, up to the free-space floor."""
+        used = self.used_bytes()
+        excess = 0
+        if self.max_bytes is not None and used > self.max_bytes:
+            excess = used - int(self.max_bytes * 0.9)
+        if self.min_free_bytes:
+            free = shutil.disk_usage(self.path.parent).free
+            if free < self.min_free_bytes:
+                excess = max(excess, self.min_free_bytes - free)
+        if force:  # the disk itself is full: free a slice even if no budget says so
+            excess = max(excess, used // 20, 1 << 16)
+        return excess
+
+    def _evict_sync(self, force: bool) -> int:
+        """Evict the oldest waveforms, then the oldest numerics, until within budget.
+
+        Each evicted batch becomes an explicit gap record (kind ``gap``) in the outbox, sent
+        upstream like any other row, so the receiver knows exactly which sequence numbers of
+        which stream will never come. Alarms, twin state, events and gaps are never evicted.
+        """
+        excess = self._excess_bytes(force)
+        if excess <= 0:
+            return 0
+        evicted = self._evict_bytes(excess)
+        if evicted == 0:
+            log.error(
+                "buffer %s is over its disk budget but holds nothing evictable (only alarms, "
+                "twin state, events and gaps): raise buffer.max_bytes or free disk space",
+                self.path,
+            )
+            return 0
+        self.eviction_runs += 1
+        self.evicted_records += evicted
+        log.warning(
+            "disk budget reached: evicted %d oldest records (waveforms first, then numerics); "
+            "each eviction is reported upstream as a gap",
+            evicted,
+        )
+        with contextlib.suppress(sqlite3.Error):
+            self._require_db().execute("PRAGMA incremental_vacuum")
+        return evicted
+
+    def _evict_bytes(self, excess: int) -> int:
+        db = self._require_db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            victims: list[tuple[int, str, int, int, int]] = []
+            freed = 0
+            for row in db.execute(
+                "SELECT id, stream_id, seq_first, seq_last, n, length(payload) FROM outbox "
+                "WHERE priority IN (?, ?) ORDER BY priority DESC, id",
+                sorted(EVICTABLE),
+            ):
+                victims.append(row[:5])
+                freed += row[5] + 64  # payload plus row overhead, roughly
+                if freed >= excess:
+                    break
+            if not victims:
+                db.execute("ROLLBACK")
+                return 0
+            ranges: dict[str, list[list[int]]] = defaultdict(list)
+            counts: dict[str, int] = defaultdict(int)
+            for _, stream_id, first, last, n in sorted(victims, key=lambda v: (v[1], v[2])):
+                spans = ranges[stream_id]
+                if spans and spans[-1][1] + 1 == first:
+                    spans[-1][1] = last
+                else:
+                    spans.append([first, last])
+                counts[stream_id] += n
+            db.executemany("DELETE FROM outbox WHERE id = ?", [(v[0],) for v in victims])
+            now = time.time_ns()
+            for stream_id, spans in ranges.items():
+                db.execute(
+                    "UPDATE streams SET evicted = evicted + ? WHERE stream_id = ?",
+                    (counts[stream_id], stream_id),
+                )
+                for first, last in spans:
+                    payload = envelope.encode_gap(
+                        gateway=self.gateway,
+                        site=self.site,
+                        stream=stream_id,
+                        first=first,
+                        last=last,
+                        reason="evicted: disk budget reached",
+                        t_ns=now,
+                    )
+                    db.execute(
+                        "INSERT INTO outbox (priority, stream_id, kind, seq_first, seq_last, n, "
+                        "created_ns, payload) VALUES (?, ?, 'gap', ?, ?, 0, ?, ?)",
+                        (GAP_PRIORITY, stream_id, first, last, now, payload),
+                    )
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            _rollback(db)
+            log.error("eviction failed: %s", exc)
+            return 0
+        return sum(counts.values())
 
     @staticmethod
     def _remember_latest(db: sqlite3.Connection, stamped: Sequence[Record]) -> None:
@@ -372,16 +514,18 @@ class Buffer:
             db.execute("BEGIN IMMEDIATE")
             for row_id in ids:
                 row = db.execute(
-                    "SELECT stream_id, n, seq_last FROM outbox WHERE id = ?", (row_id,)
+                    "SELECT stream_id, n, seq_last, kind FROM outbox WHERE id = ?", (row_id,)
                 ).fetchone()
                 if row is None:
                     continue  # acknowledged twice (a resend): nothing more to do
+                db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
+                if row[3] == "gap":
+                    continue  # a gap report carries no records of its own
                 db.execute(
                     "UPDATE streams SET acked = acked + ?, acked_seq = max(acked_seq, ?) "
                     "WHERE stream_id = ?",
                     (row[1], row[2], row[0]),
                 )
-                db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
             db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('last_ack_ns', ?)", (str(time.time_ns()),)
             )

@@ -42,6 +42,8 @@ class BufferConfig:
     flush_interval_ms: int = 250
     max_batch_records: int = 2000
     queue_size: int = 10_000
+    max_bytes: int = 1 << 30
+    min_free_bytes: int = 100 << 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +133,8 @@ def parse_config(
         flush_interval_ms=r.integer(bu, "buffer.flush_interval_ms", default=250, lo=1, hi=60000),
         max_batch_records=r.integer(bu, "buffer.max_batch_records", default=2000, lo=1, hi=10**6),
         queue_size=r.integer(bu, "buffer.queue_size", default=10000, lo=10, hi=10**7),
+        max_bytes=r.integer(bu, "buffer.max_bytes", default=1 << 30, lo=1 << 20, hi=1 << 44),
+        min_free_bytes=r.integer(bu, "buffer.min_free_bytes", default=100 << 20, lo=0, hi=1 << 44),
     )
 
     tw = r.table(raw, "twin", required=False)

@@ -53,6 +53,23 @@ def encode_batch(records: Sequence[Record], *, gateway: str, site: str, patient:
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
 
+def encode_gap(
+    *, gateway: str, site: str, stream: str, first: int, last: int, reason: str, t_ns: int
+) -> bytes:
+    """A gap report: sequence numbers ``first..last`` of ``stream`` will never be sent."""
+    body = {
+        "v": VERSION,
+        "gateway": gateway,
+        "site": site,
+        "stream": stream,
+        "kind": "gap",
+        "seq": [first, last],
+        "reason": reason,
+        "t_ns": t_ns,
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
 def decode(payload: bytes) -> dict[str, Any]:
     body: dict[str, Any] = json.loads(payload)
     if body.get("v") != VERSION:

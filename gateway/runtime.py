@@ -71,7 +71,13 @@ class Gateway:
 
     async def run(self, stop: asyncio.Event) -> RunSummary:
         cfg = self.config
-        buffer = await Buffer.open(cfg.data_dir / BUFFER_FILE, cfg.gateway_id, cfg.site)
+        buffer = await Buffer.open(
+            cfg.data_dir / BUFFER_FILE,
+            cfg.gateway_id,
+            cfg.site,
+            max_bytes=cfg.buffer.max_bytes,
+            min_free_bytes=cfg.buffer.min_free_bytes,
+        )
         self.buffer = buffer
         try:
             return await self._run(buffer, stop)
