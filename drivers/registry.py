@@ -8,15 +8,25 @@ from __future__ import annotations
 
 import importlib
 
-from drivers.base import DriverFactory
+from drivers.base import DeviceSpec, DriverFactory
 
 DRIVER_MODULES: dict[str, str] = {
     "masimo": "drivers.masimo.driver",
+    "nonin": "drivers.nonin.driver",
+    "datex-s5": "drivers.datex.driver",
 }
 
 
 def known_kinds() -> list[str]:
     return sorted(DRIVER_MODULES)
+
+
+def validate_options(spec: DeviceSpec) -> None:
+    """Let the driver check its options at configuration time (raises ``ValueError``)."""
+    module = importlib.import_module(DRIVER_MODULES[spec.kind])
+    check = getattr(module, "validate", None)
+    if check is not None:
+        check(spec)
 
 
 def driver_factory(kind: str) -> DriverFactory:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from drivers.base import DeviceSpec
-from drivers.registry import known_kinds
+from drivers.registry import known_kinds, validate_options
 from gateway.errors import ConfigError
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -168,7 +168,13 @@ def parse_config(
                 source, f"{key}.patient", f"the id of a [[patients]] entry, got {patient!r}"
             )
         options = {k: v for k, v in d.items() if k not in {"id", "kind", "patient"}}
-        devices.append(DeviceSpec(device_id, kind, patient, options))
+        spec = DeviceSpec(device_id, kind, patient, options)
+        try:
+            validate_options(spec)
+        except ValueError as exc:
+            option, _, expected = str(exc).partition(": ")
+            raise ConfigError(source, f"{key}.{option}", expected or str(exc)) from None
+        devices.append(spec)
     r.unique([d.id for d in devices], "devices[].id")
     if not devices:
         raise ConfigError(source, "devices", "at least one [[devices]] entry")

@@ -32,8 +32,29 @@ def _masimo(data: bytes) -> dict[str, Any]:
     }
 
 
+def _nonin7(data: bytes) -> dict[str, Any]:
+    from drivers.nonin.decode import decode_frame
+
+    return {"protocol": "nonin", **decode_frame(data, 7)}
+
+
+def _nonin8(data: bytes) -> dict[str, Any]:
+    from drivers.nonin.decode import decode_frame
+
+    return {"protocol": "nonin-8", **decode_frame(data, 8)}
+
+
+def _datex(data: bytes) -> dict[str, Any]:
+    from drivers.datex.decode import decode_frame
+
+    return {"protocol": "datex-s5", **decode_frame(data)}
+
+
 SERIAL_DECODERS: dict[str, Callable[[bytes], dict[str, Any]]] = {
     "masimo": _masimo,
+    "nonin": _nonin7,
+    "nonin-8": _nonin8,
+    "datex-s5": _datex,
 }
 
 

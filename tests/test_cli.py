@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from conftest import wait_until
+from drivers.registry import known_kinds
 
 from hil.pty_port import PtyPort
 from hil.sim.masimo_sim import MasimoSimulator
@@ -64,7 +65,7 @@ def test_run_refuses_an_invalid_config_with_one_line(tmp_path: Path) -> None:
     out = edgetwin("run", "--config", str(cfg))
     assert out.returncode == 1
     assert out.stderr.strip() == (
-        f"edgetwin: error: {cfg}: devices[0].kind: one of masimo, got 'nope'"
+        f"edgetwin: error: {cfg}: devices[0].kind: one of {', '.join(known_kinds())}, got 'nope'"
     )
 
 

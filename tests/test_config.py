@@ -92,3 +92,18 @@ def test_syntax_error_and_missing_file(tmp_path: Path) -> None:
         load_config(write(tmp_path, "[gateway"))
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_driver_options_are_checked_at_load_time(tmp_path: Path) -> None:
+    text = VALID.replace('kind = "masimo"', 'kind = "datex-s5"').replace(
+        'port = "/dev/ttyUSB0"', 'port = "/dev/ttyUSB0"\nwaves = ["ECG1", "NOPE"]'
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(write(tmp_path, text))
+    assert info.value.key == "devices[0].waves"
+    assert "unknown waveform 'NOPE'" in info.value.expected
+    nonin = VALID.replace('kind = "masimo"', 'kind = "nonin"').replace(
+        'port = "/dev/ttyUSB0"', 'port = "/dev/ttyUSB0"\nformat = 2'
+    )
+    with pytest.raises(ConfigError, match=r"devices\[0\]\.format: 7 or 8"):
+        load_config(write(tmp_path, nonin))

@@ -53,6 +53,10 @@ class SerialProtocol(Generic[Item]):
     to_records: Callable[[Item, str, ReceiveTime], Sequence[Record]]
     #: Longest silence before the link counts as lost, for this protocol's output rate.
     silence_timeout_s: float = 5.0
+    #: Requests to send once the port is open (e.g. "start sending displayed values").
+    opening: Callable[[DeviceSpec], Sequence[bytes]] | None = None
+    #: Requests to send before the port is closed (e.g. "stop waveforms").
+    closing: Callable[[DeviceSpec], Sequence[bytes]] | None = None
 
 
 class SerialSession(Generic[Item]):
@@ -90,7 +94,24 @@ class SerialSession(Generic[Item]):
             raise DeviceNotFoundError(
                 f"device {self.spec.id}: cannot open serial port {self.port}: {exc}"
             ) from exc
+        if self.protocol.opening is not None:
+            await self._send(self.protocol.opening(self.spec))
         return self
+
+    async def _send(self, frames: Sequence[bytes]) -> None:
+        writer = self._writer
+        if writer is None:
+            return
+        try:
+            for frame in frames:
+                writer.write(frame)
+                self.counters.count("frames_out")
+            async with asyncio.timeout(2.0):
+                await writer.drain()
+        except (OSError, serial.SerialException, TimeoutError) as exc:
+            raise DeviceNotFoundError(
+                f"device {self.spec.id}: cannot write to serial port {self.port}: {exc}"
+            ) from exc
 
     async def __aexit__(
         self,
@@ -107,6 +128,9 @@ class SerialSession(Generic[Item]):
                 self.protocol.name,
             )
         self._decoder = self.protocol.new_decoder()
+        if self.protocol.closing is not None and exc_type is not DeviceNotFoundError:
+            with contextlib.suppress(DeviceNotFoundError):
+                await self._send(self.protocol.closing(self.spec))
         if self._writer is not None:
             self._writer.close()
             with contextlib.suppress(OSError, serial.SerialException):
