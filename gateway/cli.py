@@ -7,6 +7,7 @@ import asyncio
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,6 +34,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # output piped into head and the like: not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except (EdgeTwinError, ValueError, OSError) as exc:
         print(f"edgetwin: error: {exc}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, ValueError | ParseError) else EXIT_FAILURE
@@ -69,9 +74,20 @@ def build_parser() -> argparse.ArgumentParser:
     decode = sub.add_parser("decode", help="decode a captured payload given as hex, print JSON")
     decode_sub = decode.add_subparsers(dest="transport", required=True, metavar="TRANSPORT")
     serial = decode_sub.add_parser("serial", help="one framed serial frame or line")
-    serial.add_argument("protocol", help="protocol id, e.g. masimo")
+    serial.add_argument("protocol", help="protocol id: masimo, nonin, nonin-8, datex-s5")
     serial.add_argument("hex", help="the bytes as hex")
     serial.set_defaults(func=_cmd_decode_serial)
+
+    replay = sub.add_parser("replay", help="decode a raw serial capture through a driver")
+    replay.add_argument("protocol", help="protocol id, e.g. masimo, nonin, datex-s5")
+    replay.add_argument("capture", type=Path, help="file with the bytes the device sent")
+    replay.add_argument("--json", action="store_true", help="JSON lines instead of a table")
+    replay.set_defaults(func=_cmd_replay)
+
+    ble = decode_sub.add_parser("ble", help="one GATT characteristic value")
+    ble.add_argument("characteristic", help="e.g. 2a37, 0x2A37 or the full 128-bit UUID")
+    ble.add_argument("hex", help="the characteristic value as hex")
+    ble.set_defaults(func=_cmd_decode_ble)
 
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub)
@@ -118,6 +134,20 @@ def _cmd_decode_serial(args: argparse.Namespace) -> int:
 
     print(json.dumps(decode_serial(args.protocol, args.hex), indent=2))
     return EXIT_OK
+
+
+def _cmd_decode_ble(args: argparse.Namespace) -> int:
+    from drivers.ble.decode import decode_characteristic
+    from gateway.decode import parse_hex
+
+    print(json.dumps(decode_characteristic(args.characteristic, parse_hex(args.hex)), indent=2))
+    return EXIT_OK
+
+
+def _cmd_replay(args: argparse.Namespace) -> int:
+    from gateway.replay import run_replay
+
+    return run_replay(args.protocol, args.capture, args.json)
 
 
 if __name__ == "__main__":

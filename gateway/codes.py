@@ -23,7 +23,8 @@ MDC_PULS_OXIM_PULS_RATE = Metric(149530, "MDC_PULS_OXIM_PULS_RATE", "/min", "PR"
 MDC_PULS_OXIM_PERF_REL = Metric(150448, "MDC_PULS_OXIM_PERF_REL", "%", "PI")
 MDC_PULS_OXIM_PLETH = Metric(150452, "MDC_PULS_OXIM_PLETH", "1", "Pleth")
 MDC_ECG_HEART_RATE = Metric(147842, "MDC_ECG_HEART_RATE", "/min", "HR")
-MDC_PULS_RATE = Metric(149522, "MDC_PULS_RATE", "/min", "Pulse")
+MDC_PULS_RATE = Metric(149514, "MDC_PULS_RATE", "/min", "Pulse")
+MDC_BLD_PULS_RATE_INV = Metric(149522, "MDC_BLD_PULS_RATE_INV", "/min", "IBP pulse")
 MDC_PULS_RATE_NON_INV = Metric(149546, "MDC_PULS_RATE_NON_INV", "/min", "NIBP pulse")
 MDC_PRESS_BLD_NONINV_SYS = Metric(150021, "MDC_PRESS_BLD_NONINV_SYS", "mm[Hg]", "NIBP sys")
 MDC_PRESS_BLD_NONINV_DIA = Metric(150022, "MDC_PRESS_BLD_NONINV_DIA", "mm[Hg]", "NIBP dia")
@@ -36,13 +37,21 @@ MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD = Metric(
     160184, "MDC_CONC_GLU_CAPILLARY_WHOLEBLOOD", "mg/dL", "Glucose"
 )
 MDC_ATTR_VAL_BATT_CHARGE = Metric(67996, "MDC_ATTR_VAL_BATT_CHARGE", "%", "Battery")
-# Parameters with no MDC term we could verify are given codes in the private term range
-# of the SCADA partition (IEEE 11073-10101 reserves term codes 0xF000-0xFFFF for private
-# use): 2 << 16 | 0xF0nn. Replace them when a verified MDC term is found.
-_PRIVATE = 2 << 16 | 0xF000
-EDGETWIN_SAT_CO = Metric(_PRIVATE | 0x01, "EDGETWIN_PRIVATE_SPCO", "%", "SpCO")
-EDGETWIN_SAT_MET = Metric(_PRIVATE | 0x02, "EDGETWIN_PRIVATE_SPMET", "%", "SpMet")
-EDGETWIN_PLETH_VAR_IDX = Metric(_PRIVATE | 0x03, "EDGETWIN_PRIVATE_PVI", "%", "PVI")
+# Parameters with no MDC term we could verify get codes in the private partition
+# (IEEE 11073-10101 MDC_PART_PVT = 1024): 1024 << 16 | term. Vendor-private SCADA ids
+# (0xF000 up in partition 2, e.g. Philips') pass through unchanged and cannot clash with
+# these. Replace a private code when a verified MDC term is found.
+MDC_PART_PVT = 1024
+
+
+def private_code(term: int) -> int:
+    """An EdgeTwin-private code: terms 0x0001-0x00FF serial, 0x0100-0x01FF BLE."""
+    return MDC_PART_PVT << 16 | term
+
+
+EDGETWIN_SAT_CO = Metric(private_code(0x01), "EDGETWIN_PRIVATE_SPCO", "%", "SpCO")
+EDGETWIN_SAT_MET = Metric(private_code(0x02), "EDGETWIN_PRIVATE_SPMET", "%", "SpMet")
+EDGETWIN_PLETH_VAR_IDX = Metric(private_code(0x03), "EDGETWIN_PRIVATE_PVI", "%", "PVI")
 
 BY_CODE: dict[int, Metric] = {m.mdc_code: m for m in globals().values() if isinstance(m, Metric)}
 

@@ -8,7 +8,7 @@ from typing import Any
 from drivers.masimo.codec import parse_line
 
 
-def _hex(text: str) -> bytes:
+def parse_hex(text: str) -> bytes:
     cleaned = "".join(text.split()).removeprefix("0x").replace(":", "")
     try:
         return bytes.fromhex(cleaned)
@@ -50,7 +50,14 @@ def _datex(data: bytes) -> dict[str, Any]:
     return {"protocol": "datex-s5", **decode_frame(data)}
 
 
+def _intellivue(data: bytes) -> dict[str, Any]:
+    from drivers.intellivue.decode import decode_frame
+
+    return {"protocol": "intellivue", **decode_frame(data)}
+
+
 SERIAL_DECODERS: dict[str, Callable[[bytes], dict[str, Any]]] = {
+    "intellivue": _intellivue,
     "masimo": _masimo,
     "nonin": _nonin7,
     "nonin-8": _nonin8,
@@ -63,4 +70,4 @@ def decode_serial(protocol: str, hex_text: str) -> dict[str, Any]:
         raise ValueError(
             f"unknown serial protocol {protocol!r}; known: {', '.join(SERIAL_DECODERS)}"
         )
-    return SERIAL_DECODERS[protocol](_hex(hex_text))
+    return SERIAL_DECODERS[protocol](parse_hex(hex_text))

@@ -12,8 +12,8 @@ import sys
 from pathlib import Path
 
 from conftest import wait_until
-from drivers.registry import known_kinds
 
+from drivers.registry import known_kinds
 from hil.pty_port import PtyPort
 from hil.sim.masimo_sim import MasimoSimulator
 

@@ -1,0 +1,1 @@
+"""Philips IntelliVue monitor side (MIB/RS232 Data Export), for simulators and tests."""
