@@ -6,6 +6,7 @@ start on an invalid file. Devices and patients are bound by pseudonymous ids onl
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from drivers.base import DeviceSpec
+from edge_models.alarms import Limit, Side
+from gateway.model import AlarmPriority
 from drivers.registry import known_kinds, validate_options
 from gateway.errors import ConfigError
 
@@ -55,8 +58,13 @@ class TwinConfig:
 
 @dataclass(frozen=True, slots=True)
 class Patient:
+    """A pseudonymous patient and the NEWS2 inputs that no device measures."""
+
     id: str
     bed: str = ""
+    consciousness: str | None = None  # ACVPU letter; None = not assessed (NEWS2 partial)
+    on_oxygen: bool | None = None  # None = unknown (NEWS2 partial)
+    spo2_scale: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +78,8 @@ class GatewayConfig:
     patients: tuple[Patient, ...]
     devices: tuple[DeviceSpec, ...]
     source: str = "<defaults>"
+    alarms_enabled: bool = True
+    alarm_limits: tuple[Limit, ...] = ()  # empty = the twin's adult ward defaults
 
     def patient_of(self, device_id: str) -> str:
         for device in self.devices:
@@ -98,7 +108,7 @@ def parse_config(
 ) -> GatewayConfig:
     """Validate an already-parsed TOML document."""
     r = _Reader(source)
-    r.only(raw, "", {"gateway", "mqtt", "buffer", "twin", "patients", "devices"})
+    r.only(raw, "", {"gateway", "mqtt", "buffer", "twin", "alarms", "patients", "devices"})
     gw = r.table(raw, "gateway")
     r.only(gw, "gateway", {"id", "site", "data_dir"})
     gateway_id = r.ident(gw, "gateway.id")
@@ -148,8 +158,22 @@ def parse_config(
     patients: list[Patient] = []
     for i, p in enumerate(r.array_of_tables(raw, "patients")):
         key = f"patients[{i}]"
-        r.only(p, key, {"id", "bed"})
-        patients.append(Patient(r.ident(p, f"{key}.id"), r.string(p, f"{key}.bed", default="")))
+        r.only(p, key, {"id", "bed", "consciousness", "on_oxygen", "spo2_scale"})
+        consciousness = r.opt_string(p, f"{key}.consciousness")
+        if consciousness is not None and consciousness not in ACVPU:
+            raise ConfigError(source, f"{key}.consciousness", f"one of {', '.join(ACVPU)}")
+        on_oxygen = p.get("on_oxygen")
+        if on_oxygen is not None and not isinstance(on_oxygen, bool):
+            raise ConfigError(source, f"{key}.on_oxygen", f"true or false, got {on_oxygen!r}")
+        patients.append(
+            Patient(
+                r.ident(p, f"{key}.id"),
+                r.string(p, f"{key}.bed", default=""),
+                consciousness,
+                on_oxygen,
+                r.integer(p, f"{key}.spo2_scale", default=1, lo=1, hi=2),
+            )
+        )
     patient_ids = [p.id for p in patients]
     r.unique(patient_ids, "patients[].id")
 
@@ -179,8 +203,17 @@ def parse_config(
     if not devices:
         raise ConfigError(source, "devices", "at least one [[devices]] entry")
 
+    al = r.table(raw, "alarms", required=False)
+    r.only(al, "alarms", {"enabled", "limits"})
+    limits = tuple(
+        _limit(r, lim, f"alarms.limits[{i}]")
+        for i, lim in enumerate(r.array_of_tables(al, "limits"))
+    )
+
     return GatewayConfig(
         gateway_id=gateway_id,
+        alarms_enabled=r.boolean(al, "alarms.enabled", default=True),
+        alarm_limits=limits,
         site=site,
         data_dir=data_dir,
         mqtt=mqtt,
@@ -189,6 +222,48 @@ def parse_config(
         patients=tuple(patients),
         devices=tuple(devices),
         source=source,
+    )
+
+
+ACVPU = ("A", "C", "V", "P", "U")
+VITAL_NAMES = ("spo2", "pulse", "hr", "rr", "temp", "sbp")
+
+
+def _limit(r: _Reader, t: Mapping[str, Any], key: str) -> Limit:
+    r.only(
+        t,
+        key,
+        {
+            "vital",
+            "side",
+            "threshold",
+            "priority",
+            "onset_delay_s",
+            "clear_delay_s",
+            "hysteresis",
+            "latching",
+            "level",
+        },
+    )
+    vital = r.string(t, f"{key}.vital")
+    if vital not in VITAL_NAMES:
+        raise ConfigError(r.source, f"{key}.vital", f"one of {', '.join(VITAL_NAMES)}")
+    side = r.string(t, f"{key}.side")
+    if side not in ("low", "high"):
+        raise ConfigError(r.source, f"{key}.side", "low or high")
+    priority = r.string(t, f"{key}.priority")
+    if priority not in ("high", "medium", "low"):
+        raise ConfigError(r.source, f"{key}.priority", "high, medium or low")
+    return Limit(
+        vital,
+        Side(side),
+        r.number(t, f"{key}.threshold", default=math.nan, lo=-1e6, hi=1e6),
+        AlarmPriority[priority.upper()],
+        r.number(t, f"{key}.onset_delay_s", default=10.0, lo=0, hi=3600),
+        r.number(t, f"{key}.clear_delay_s", default=10.0, lo=0, hi=3600),
+        r.number(t, f"{key}.hysteresis", default=0.0, lo=0, hi=1e6),
+        r.boolean(t, f"{key}.latching", default=False),
+        r.integer(t, f"{key}.level", default=0, lo=0, hi=9),
     )
 
 

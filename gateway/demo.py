@@ -24,7 +24,10 @@ log = logging.getLogger(__name__)
 
 
 def demo_config(data_dir: Path, ptys: list[PtyPort], mqtt_port: int) -> GatewayConfig:
-    patients = tuple(Patient(f"p-{i + 1:04d}", f"bed-{i + 1:02d}") for i in range(len(ptys)))
+    patients = tuple(
+        Patient(f"p-{i + 1:04d}", f"bed-{i + 1:02d}", consciousness="A", on_oxygen=False)
+        for i in range(len(ptys))
+    )
     devices = tuple(
         DeviceSpec(f"bed{i + 1:02d}-spo2", "masimo", patients[i].id, {"port": pty.path})
         for i, pty in enumerate(ptys)
