@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 from drivers.base import DeviceSpec
-from edge_models.alarms import Limit, Side
-from gateway.model import AlarmPriority
 from drivers.registry import known_kinds, validate_options
+from edge_models.alarms import Limit, Side
 from gateway.errors import ConfigError
+from gateway.model import AlarmPriority
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from gateway.config import parse_config
 from gateway.model import (
+    VALID,
     Alarm,
     AlarmKind,
     AlarmPriority,
@@ -35,7 +36,7 @@ def at(t: float) -> ReceiveTime:
     return ReceiveTime(int(1.7e18 + t * 1e9), int(t * 1e9))
 
 
-def spo2(device: str, value: float, t: float, quality: Quality = Quality(0)) -> Measurement:
+def spo2(device: str, value: float, t: float, quality: Quality = VALID) -> Measurement:
     return Measurement(device, f"{device}.150456", 150456, "%", value, quality, at(t))
 
 
@@ -48,7 +49,7 @@ def run(twins: PatientTwins, batches: list[tuple[float, list[Record]]]) -> list[
 
 def test_desaturation_raises_after_the_delay_and_ends_with_hysteresis() -> None:
     twins = PatientTwins(CONFIG)
-    seq = [(t, [spo2("oxi1", 97, t), spo2("oxi2", 97, t)]) for t in range(0, 10)]
+    seq = [(t, [spo2("oxi1", 97, t), spo2("oxi2", 97, t)]) for t in range(10)]
     seq += [(t, [spo2("oxi1", 84, t), spo2("oxi2", 97, t)]) for t in range(10, 30)]
     seq += [(t, [spo2("oxi1", 90.5, t)]) for t in range(30, 45)]  # inside, but not by 1 %
     seq += [(t, [spo2("oxi1", 96, t)]) for t in range(45, 70)]
@@ -74,7 +75,7 @@ def test_desaturation_raises_after_the_delay_and_ends_with_hysteresis() -> None:
 
 def test_a_short_dip_raises_nothing() -> None:
     twins = PatientTwins(CONFIG)
-    seq = [(t, [spo2("oxi1", 84 if 10 <= t < 13 else 97, t)]) for t in range(0, 40)]
+    seq = [(t, [spo2("oxi1", 84 if 10 <= t < 13 else 97, t)]) for t in range(40)]
     assert not [r for r in run(twins, seq) if isinstance(r, Alarm)]
 
 
