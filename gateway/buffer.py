@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import shutil
 import sqlite3
@@ -42,7 +43,7 @@ from gateway.model import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: Rows of these priorities may be evicted when the disk budget is reached (waves first,
 #: then numerics, oldest first); alarms, twin state, events and gap records never are.
 EVICTABLE = {PRIORITY["wave"], PRIORITY["numeric"]}
@@ -93,6 +94,14 @@ _MIGRATIONS: dict[int, str] = {
     """,
     2: """
     ALTER TABLE streams ADD COLUMN evicted INTEGER NOT NULL DEFAULT 0
+    """,
+    3: """
+    CREATE TABLE twin_latest (
+        patient_id TEXT PRIMARY KEY,
+        state TEXT NOT NULL,
+        received_ns INTEGER NOT NULL,
+        seq INTEGER NOT NULL
+    )
     """,
 }
 
@@ -430,7 +439,12 @@ class Buffer:
     @staticmethod
     def _remember_latest(db: sqlite3.Connection, stamped: Sequence[Record]) -> None:
         last = stamped[-1]
-        if isinstance(last, Measurement):
+        if isinstance(last, TwinSnapshot):
+            db.execute(
+                "INSERT OR REPLACE INTO twin_latest VALUES (?, ?, ?, ?)",
+                (last.patient_id, json.dumps(last.state), last.received.wall_ns, last.seq),
+            )
+        elif isinstance(last, Measurement):
             db.execute(
                 "INSERT OR REPLACE INTO latest VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
