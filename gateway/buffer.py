@@ -48,6 +48,10 @@ SCHEMA_VERSION = 3
 #: then numerics, oldest first); alarms, twin state, events and gap records never are.
 EVICTABLE = {PRIORITY["wave"], PRIORITY["numeric"]}
 GAP_PRIORITY = PRIORITY["twin"]
+#: Rows of this priority and above are the data backlog; below it, the urgent lane.
+BACKLOG_PRIORITY = PRIORITY["numeric"]
+#: A backlog spanning more rows than this shares the send window between oldest and newest.
+DEEP_BACKLOG_ROWS = 2000
 _MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -504,18 +508,60 @@ class Buffer:
 
     # -- reading and acknowledging -------------------------------------------------------
 
-    async def unsent(self, limit: int, exclude: frozenset[int] = frozenset()) -> list[OutboxRow]:
-        """Oldest rows first within priority (alarms and twin before the backlog)."""
-        return await self._run(self._unsent_sync, limit, exclude)
+    async def unsent(
+        self, limit: int, exclude: frozenset[int] = frozenset(), backlog: int | None = None
+    ) -> list[OutboxRow]:
+        """Rows to send next: the urgent lane, then the backlog.
 
-    def _unsent_sync(self, limit: int, exclude: frozenset[int]) -> list[OutboxRow]:
+        Urgent rows (alarms, twin state, gap reports, events) come first, oldest first, up to
+        ``limit``. Data rows fill at most ``backlog`` more places (default: what is left of
+        ``limit``): oldest first, but when the backlog is deep, half of the places go to the
+        newest rows so live data is not starved while an hour of backlog drains.
+        """
+        return await self._run(self._unsent_sync, limit, exclude, backlog)
+
+    def _unsent_sync(
+        self, limit: int, exclude: frozenset[int], backlog: int | None
+    ) -> list[OutboxRow]:
         db = self._require_db()
-        rows = db.execute(
-            "SELECT id, priority, stream_id, kind, seq_first, seq_last, n, created_ns, payload "
-            "FROM outbox ORDER BY priority, id LIMIT ?",
-            (limit + len(exclude),),
-        ).fetchall()
-        return [OutboxRow(*row) for row in rows if row[0] not in exclude][:limit]
+        cols = "id, priority, stream_id, kind, seq_first, seq_last, n, created_ns, payload"
+        urgent = [
+            OutboxRow(*row)
+            for row in db.execute(
+                f"SELECT {cols} FROM outbox WHERE priority < ? ORDER BY priority, id LIMIT ?",  # noqa: S608
+                (BACKLOG_PRIORITY, limit + len(exclude)),
+            )
+            if row[0] not in exclude
+        ][:limit]
+        room = limit - len(urgent) if backlog is None else min(backlog, limit - len(urgent))
+        if room <= 0:
+            return urgent
+        oldest = [
+            OutboxRow(*row)
+            for row in db.execute(
+                f"SELECT {cols} FROM outbox WHERE priority >= ? ORDER BY priority, id LIMIT ?",  # noqa: S608
+                (BACKLOG_PRIORITY, room + len(exclude)),
+            )
+            if row[0] not in exclude
+        ]
+        span = db.execute(
+            "SELECT max(id) - min(id) FROM outbox WHERE priority >= ?", (BACKLOG_PRIORITY,)
+        ).fetchone()[0]
+        if span is None or span < DEEP_BACKLOG_ROWS or room < 2:
+            return urgent + oldest[:room]
+        newest_share = room // 2
+        newest = [
+            OutboxRow(*row)
+            for row in db.execute(
+                f"SELECT {cols} FROM outbox WHERE priority >= ? ORDER BY id DESC LIMIT ?",  # noqa: S608
+                (BACKLOG_PRIORITY, newest_share + len(exclude) + room),
+            )
+            if row[0] not in exclude
+        ]
+        picked = oldest[: room - newest_share]
+        taken = {r.id for r in picked}
+        picked += [r for r in newest if r.id not in taken][:newest_share]
+        return urgent + picked
 
     async def ack(self, ids: Sequence[int]) -> None:
         """The broker has these rows: delete them and advance the per-stream counters."""

@@ -57,6 +57,7 @@ class UplinkWorker:
         self.backoff = backoff or Backoff()
         self.describe = describe
         self.metrics = UplinkMetrics()
+        self.reserved = max(1, window // 8)
         self.idle = asyncio.Event()  # set when the outbox was seen empty and nothing in flight
 
     async def run(self) -> None:
@@ -107,8 +108,12 @@ class UplinkWorker:
             while True:
                 self.wake.clear()
                 free = self.window - len(inflight)
+                backlog_inflight = sum(1 for r in rows_by_id.values() if r.priority >= 3)
+                # keep a few places of the window for the urgent lane (alarms, twin state)
+                backlog_free = self.window - self.reserved - backlog_inflight
                 if free > 0:
-                    for row in await self.buffer.unsent(free, frozenset(inflight)):
+                    rows = await self.buffer.unsent(free, frozenset(inflight), backlog_free)
+                    for row in rows:
                         topic = envelope.topic(self.site, self.gateway_id, row.kind, row.stream_id)
                         inflight[row.id] = asyncio.create_task(
                             uplink.publish(topic, row.payload), name=f"publish-{row.id}"
