@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import pwd
 import shutil
 import socket
 import subprocess
@@ -78,6 +79,9 @@ class LocalBroker:
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
         lines = [
+            # started as root, mosquitto would drop to the 'mosquitto' user and could not
+            # read files in private temporary folders; stay the user that started it
+            f"user {pwd.getpwuid(os.geteuid()).pw_name}",
             f"listener {self.port} {self.host}",
             "allow_anonymous true",
             f"persistence {'true' if self.persistence else 'false'}",

@@ -14,7 +14,8 @@
     ├── BufferError_           the SQLite store cannot take or give data
     │   └── DiskFullError
     └── UplinkError            the broker refused or dropped us
-        └── BrokerUnavailableError
+        ├── BrokerUnavailableError
+        └── PublishRefusedError
 
 Callers branch on the class (and on ``reason`` fields), never on message text.
 """
@@ -93,6 +94,10 @@ class BrokerUnavailableError(UplinkError):
     """No broker could be reached."""
 
 
+class PublishRefusedError(UplinkError):
+    """The broker acknowledged a publish with a failure reason code (e.g. ACL)."""
+
+
 __all__ = [
     "BrokerUnavailableError",
     "BufferError_",
@@ -106,5 +111,6 @@ __all__ = [
     "FieldError",
     "FramingError",
     "ParseError",
+    "PublishRefusedError",
     "UplinkError",
 ]

@@ -58,6 +58,7 @@ class UplinkWorker:
         self.describe = describe
         self.metrics = UplinkMetrics()
         self.reserved = max(1, window // 8)
+        self._logged_error = ""
         self.idle = asyncio.Event()  # set when the outbox was seen empty and nothing in flight
 
     async def run(self) -> None:
@@ -83,7 +84,8 @@ class UplinkWorker:
         else:
             self.metrics.failures += 1
             self.metrics.last_error = error
-            if was or self.metrics.failures == 1:
+            if error != self._logged_error:  # one line per distinct problem, not per retry
+                self._logged_error = error
                 log.warning(
                     "uplink to %s unavailable (%s); buffering locally, retrying with backoff",
                     self.describe,
@@ -149,6 +151,7 @@ class UplinkWorker:
                     elif failure is None:
                         failure = exc
                 if acked:
+                    self._logged_error = ""  # data flows again: log the next problem anew
                     await self.buffer.ack(acked)
                     self.metrics.acked_rows += len(acked)
                 if failure is not None:

@@ -7,11 +7,12 @@ client) touches one file. ``publish`` returns only after the broker's PUBACK (Qo
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import json
 import ssl
 import time
 from types import TracebackType
-from typing import Protocol, Self
+from typing import Any, Protocol, Self
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -19,7 +20,10 @@ from paho.mqtt.properties import Properties
 
 from gateway import envelope
 from gateway.config import MqttConfig
-from gateway.errors import BrokerUnavailableError, UplinkError
+from gateway.errors import BrokerUnavailableError, PublishRefusedError, UplinkError
+
+#: paho message ids of the publishes made by the current task (see ``_watch_pubacks``).
+_MIDS: contextvars.ContextVar[list[int]] = contextvars.ContextVar("edgetwin_mids")
 
 
 class Uplink(Protocol):
@@ -94,6 +98,8 @@ class MqttUplink:
                 f"cannot connect to MQTT broker {self.cfg.host}:{self.cfg.port}: {exc}"
             ) from exc
         self._client = client
+        self._reasons: dict[int, Any] = {}
+        _watch_pubacks(client, self._reasons)
         await self.publish(self._status_topic, self._status("online"), retain=True)
         return self
 
@@ -115,6 +121,11 @@ class MqttUplink:
             pass
         with contextlib.suppress(aiomqtt.MqttError):
             await client.__aexit__(exc_type, exc, tb)
+        # aiomqtt leaves a broken connection's error in a future nobody reads; read it so
+        # asyncio does not log "exception was never retrieved" (pinned by the canary test)
+        disconnected: Any = client._disconnected
+        if disconnected.done() and not disconnected.cancelled():
+            disconnected.exception()
 
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         if self._client is None:
@@ -122,7 +133,44 @@ class MqttUplink:
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         props.ContentType = envelope.CONTENT_TYPE
         props.PayloadFormatIndicator = 1
+        mids: list[int] = []
+        token = _MIDS.set(mids)
         try:
             await self._client.publish(topic, payload, qos=1, retain=retain, properties=props)
         except aiomqtt.MqttError as exc:
             raise UplinkError(f"publish to {topic} failed: {exc}") from exc
+        finally:
+            _MIDS.reset(token)
+        reason = self._reasons.pop(mids[0], None) if mids else None
+        if reason is not None and getattr(reason, "is_failure", False):
+            # MQTT 5: a PUBACK can refuse the message (e.g. 0x87 not authorised by the ACL).
+            # Treating it as delivered would lose data, so the row stays in the outbox.
+            raise PublishRefusedError(
+                f"broker refused publish to {topic}: {reason} (reason code {reason.value}); "
+                "check the broker ACL for this gateway's topic prefix"
+            )
+
+
+def _watch_pubacks(client: aiomqtt.Client, reasons: dict[int, Any]) -> None:
+    """Record the MQTT 5 reason code of every PUBACK (aiomqtt 2.x drops it).
+
+    This is the one place that reaches into aiomqtt internals (its paho client); a canary
+    test (tests/test_uplink_canary.py) fails if the internals it relies on change.
+    """
+    paho: Any = client._client
+    original_on_publish: Any = paho.on_publish
+    original_publish: Any = paho.publish
+
+    def on_publish(c: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+        reasons[mid] = reason
+        original_on_publish(c, userdata, mid, reason, properties)
+
+    def publish(*args: Any, **kwargs: Any) -> Any:
+        info = original_publish(*args, **kwargs)
+        mids = _MIDS.get(None)
+        if mids is not None:
+            mids.append(info.mid)
+        return info
+
+    paho.on_publish = on_publish
+    paho.publish = publish
