@@ -79,6 +79,7 @@ class EventKind(enum.Enum):
     DISCONNECTED = "disconnected"
     BATTERY = "battery"
     TECHNICAL_ALARM = "technical_alarm"
+    CLOCK_STEP = "clock_step"
 
 
 @dataclass(frozen=True, slots=True)

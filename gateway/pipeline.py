@@ -15,9 +15,10 @@ from collections import Counter
 
 from gateway.backoff import Backoff
 from gateway.buffer import Buffer
+from gateway.clock import ClockWatch
 from gateway.config import GatewayConfig
 from gateway.errors import BufferError_
-from gateway.model import Alarm, ReceiveTime, Record
+from gateway.model import Alarm, DeviceEvent, EventKind, ReceiveTime, Record, stream_id_for
 from gateway.twin import PatientTwins
 
 log = logging.getLogger(__name__)
@@ -36,9 +37,10 @@ class Pipeline:
         self.commit_failures = 0
         self.last_seen_ns: dict[str, int] = {}
         self._patient = {d.id: d.patient for d in config.devices}
+        self.clock = ClockWatch()
 
     def patient_of(self, device_id: str) -> str:
-        return self._patient[device_id]
+        return self._patient.get(device_id, "")  # gateway events belong to no patient
 
     async def put(self, record: Record) -> None:
         await self.queue.put(record)
@@ -79,6 +81,24 @@ class Pipeline:
         await self.queue.put(None)
 
     async def _commit(self, batch: list[Record], retries: int | None = None) -> None:
+        batch, step = self.clock.flag(batch)
+        if step:
+            log.warning(
+                "wall clock stepped by %+.3f s (monotonic clock unaffected); records around "
+                "the step are flagged clock_stepped, ordering relies on sequence numbers",
+                step / 1e9,
+            )
+            gw = self.config.gateway_id
+            batch.append(
+                DeviceEvent(
+                    gw,
+                    stream_id_for(gw, "events"),
+                    EventKind.CLOCK_STEP,
+                    ReceiveTime.now(),
+                    f"wall clock stepped by {step / 1e9:+.3f} s",
+                    step / 1e9,
+                )
+            )
         batch = batch + self.twins.observe(batch, ReceiveTime.now())
         attempt = 0
         backoff = Backoff(base_s=0.2, cap_s=5.0)
