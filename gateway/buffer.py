@@ -496,6 +496,13 @@ class Buffer:
         except sqlite3.Error as exc:
             raise _translate(exc, "record last-seen times") from exc
 
+    async def get_meta(self, key: str) -> str | None:
+        return await self._run(self._get_meta_sync, key)
+
+    def _get_meta_sync(self, key: str) -> str | None:
+        row = self._require_db().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
     async def set_meta(self, values: dict[str, str]) -> None:
         await self._run(self._set_meta_sync, dict(values))
 

@@ -20,7 +20,9 @@ from dataclasses import dataclass
 from drivers.registry import driver_factory
 from gateway.buffer import Buffer, BufferStats
 from gateway.config import GatewayConfig
+from gateway.desired import DesiredStateHandler, desired_topic
 from gateway.errors import EdgeTwinError
+from gateway.model import ReceiveTime, TwinSnapshot, stream_id_for
 from gateway.pipeline import Pipeline
 from gateway.supervisor import DriverHealth, supervise
 from gateway.sync import UplinkWorker
@@ -67,6 +69,8 @@ class Gateway:
         self.uplink: UplinkWorker | None = None
         self.buffer: Buffer | None = None
         self.started = asyncio.Event()
+        self.twins: PatientTwins | None = None
+        self.desired: DesiredStateHandler | None = None
         self._baseline: dict[str, tuple[int, int]] = {}
 
     async def run(self, stop: asyncio.Event) -> RunSummary:
@@ -87,8 +91,15 @@ class Gateway:
     async def _run(self, buffer: Buffer, stop: asyncio.Event) -> RunSummary:
         cfg = self.config
         wake = asyncio.Event()
-        pipeline = Pipeline(cfg, buffer, PatientTwins(cfg), wake)
+        twins = PatientTwins(cfg)
+        pipeline = Pipeline(cfg, buffer, twins, wake)
         self.pipeline = pipeline
+        self.twins = twins
+        desired = DesiredStateHandler(cfg, twins, pipeline.put, buffer.set_meta)
+        await desired.restore(
+            await buffer.get_meta("desired_version"), await buffer.get_meta("desired_doc")
+        )
+        self.desired = desired
         uplink: UplinkWorker | None = None
         if cfg.mqtt.enabled:
             uplink = UplinkWorker(
@@ -99,6 +110,8 @@ class Gateway:
                 window=cfg.mqtt.inflight_window,
                 wake=wake,
                 describe=f"{cfg.mqtt.host}:{cfg.mqtt.port}",
+                subscriptions=[desired_topic(cfg.site, cfg.gateway_id)],
+                on_message=desired.handle,
             )
         self.uplink = uplink
         self._baseline = _per_device(await buffer.stats())
@@ -116,6 +129,7 @@ class Gateway:
             committer = tg.create_task(pipeline.run(), name="pipeline")
             uplink_task = tg.create_task(uplink.run(), name="uplink") if uplink else None
             heartbeat = tg.create_task(self._heartbeat(buffer), name="heartbeat")
+            device_twins = tg.create_task(self._device_twins(pipeline), name="device-twins")
             drivers = [
                 tg.create_task(
                     supervise(d, driver_factory(d.kind), pipeline, buffer, self.health[d.id]),
@@ -132,6 +146,7 @@ class Gateway:
             await pipeline.close()
             await committer
             heartbeat.cancel()
+            device_twins.cancel()
             for d in cfg.devices:
                 await buffer.set_device_state(d.id, d.kind, "stopped", "gateway stopped")
             if uplink_task is not None and uplink is not None:
@@ -148,6 +163,33 @@ class Gateway:
                 return
             uplink.wake.set()
             await asyncio.sleep(0.05)
+
+    async def _device_twins(self, pipeline: Pipeline) -> None:
+        """Reported state of every device twin, as retained twin records."""
+        while True:
+            await asyncio.sleep(self.config.twin.snapshot_interval_s)
+            now = ReceiveTime.now()
+            for device in self.config.devices:
+                h = self.health[device.id]
+                battery = self.twins.battery.get(device.id) if self.twins else None
+                await pipeline.put(
+                    TwinSnapshot(
+                        stream_id=stream_id_for(device.id, "twin"),
+                        patient_id=device.patient,
+                        state={
+                            "device": device.id,
+                            "kind": device.kind,
+                            "connection": h.state,
+                            "restarts": h.restarts,
+                            "crashes": h.crashes,
+                            "parse_errors": h.counters.counts["parse_errors"],
+                            "frames": h.counters.counts["frames"],
+                            "last_error": h.counters.last_error,
+                            "battery_percent": battery,
+                        },
+                        received=now,
+                    )
+                )
 
     async def _heartbeat(self, buffer: Buffer) -> None:
         while True:

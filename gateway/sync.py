@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from gateway import envelope
@@ -47,6 +47,8 @@ class UplinkWorker:
         wake: asyncio.Event,
         backoff: Backoff | None = None,
         describe: str = "broker",
+        subscriptions: Sequence[str] = (),
+        on_message: Callable[[str, bytes], Awaitable[None]] | None = None,
     ) -> None:
         self.buffer = buffer
         self.connect = connect
@@ -57,6 +59,8 @@ class UplinkWorker:
         self.backoff = backoff or Backoff()
         self.describe = describe
         self.metrics = UplinkMetrics()
+        self.subscriptions = tuple(subscriptions)
+        self.on_message = on_message
         self.reserved = max(1, window // 8)
         self._logged_error = ""
         self.idle = asyncio.Event()  # set when the outbox was seen empty and nothing in flight
@@ -68,9 +72,15 @@ class UplinkWorker:
                 async with self.connect() as uplink:
                     attempt = 0
                     await self._set_state(True, "")
-                    await self._pump(uplink)
-            except (EdgeTwinError, OSError) as exc:
-                await self._set_state(False, str(exc))
+                    async with asyncio.TaskGroup() as tg:
+                        if self.subscriptions and self.on_message is not None:
+                            tg.create_task(self._receive(uplink), name="uplink-receive")
+                        await self._pump(uplink)
+            except* (EdgeTwinError, OSError) as group:
+                await self._set_state(False, "; ".join(str(e) for e in group.exceptions))
+            except* Exception as group:  # a bug: log it loudly, keep the data, retry
+                log.error("uplink failed unexpectedly; retrying", exc_info=group)
+                await self._set_state(False, f"internal error: {group.exceptions[0]!r}")
             delay = self.backoff.delay(attempt)
             attempt += 1
             await asyncio.sleep(delay)
@@ -103,6 +113,17 @@ class UplinkWorker:
                     }
                 )
 
+    async def _receive(self, uplink: Uplink) -> None:
+        """Hand every message of our subscriptions (desired state) to ``on_message``."""
+        assert self.on_message is not None
+        for topic in self.subscriptions:
+            await uplink.subscribe(topic)
+        async for topic, payload in uplink.messages():
+            try:
+                await self.on_message(topic, payload)
+            except Exception:  # a bad message must never take the uplink down
+                log.exception("handling a message on %s failed", topic)
+
     async def _pump(self, uplink: Uplink) -> None:
         inflight: dict[int, asyncio.Task[None]] = {}
         rows_by_id: dict[int, OutboxRow] = {}
@@ -117,8 +138,11 @@ class UplinkWorker:
                     rows = await self.buffer.unsent(free, frozenset(inflight), backlog_free)
                     for row in rows:
                         topic = envelope.topic(self.site, self.gateway_id, row.kind, row.stream_id)
+                        # twin state is retained: a consumer that subscribes later gets the
+                        # latest reported state of every twin at once
                         inflight[row.id] = asyncio.create_task(
-                            uplink.publish(topic, row.payload), name=f"publish-{row.id}"
+                            uplink.publish(topic, row.payload, retain=row.kind == "twin"),
+                            name=f"publish-{row.id}",
                         )
                         rows_by_id[row.id] = row
                         self.metrics.published_rows += 1

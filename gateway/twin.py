@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -104,6 +104,25 @@ class PatientTwins:
         self.active: dict[str, Alarm] = {}  # alarm_id -> start record
         self._next_snapshot_mono = 0.0
         self._t_s = -math.inf
+
+    def set_limits(self, limits: Sequence[alarms.Limit], now: ReceiveTime) -> list[Alarm]:
+        """Replace every patient's limits; alarms in force end now (conditions changed)."""
+        config = alarms.build_config(
+            self.patients, _NAMES, {p: tuple(limits) for p in self.patients}
+        )
+        ended = [
+            replace(
+                a,
+                end_ns=max(now.mono_ns, a.start_ns),
+                received=now,
+                condition=f"{a.condition} (limits changed)",
+            )
+            for a in self.active.values()
+        ]
+        self.alarm_config = config
+        self.alarm_state = alarms.initial_state(config)
+        self.active.clear()
+        return ended
 
     def observe(self, records: Sequence[Record], now: ReceiveTime) -> list[Record]:
         """Update with a batch; return alarm records and the snapshots due now."""

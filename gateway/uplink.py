@@ -11,6 +11,7 @@ import contextvars
 import json
 import ssl
 import time
+from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -37,6 +38,10 @@ class Uplink(Protocol):
     ) -> None: ...
 
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None: ...
+
+    async def subscribe(self, topic: str) -> None: ...
+
+    def messages(self) -> AsyncIterator[tuple[str, bytes]]: ...
 
 
 class MqttUplink:
@@ -149,6 +154,26 @@ class MqttUplink:
                 f"broker refused publish to {topic}: {reason} (reason code {reason.value}); "
                 "check the broker ACL for this gateway's topic prefix"
             )
+
+    async def subscribe(self, topic: str) -> None:
+        if self._client is None:
+            raise UplinkError("subscribe on a closed uplink")
+        try:
+            await self._client.subscribe(topic, qos=1)
+        except aiomqtt.MqttError as exc:
+            raise UplinkError(f"subscribe to {topic} failed: {exc}") from exc
+
+    async def messages(self) -> AsyncIterator[tuple[str, bytes]]:
+        """Messages of our subscriptions as (topic, payload) until the connection ends."""
+        if self._client is None:
+            raise UplinkError("messages of a closed uplink")
+        try:
+            async for message in self._client.messages:
+                payload = message.payload
+                if isinstance(payload, bytes | bytearray):
+                    yield str(message.topic), bytes(payload)
+        except aiomqtt.MqttError as exc:
+            raise UplinkError(f"receiving messages failed: {exc}") from exc
 
 
 def _watch_pubacks(client: aiomqtt.Client, reasons: dict[int, Any]) -> None:

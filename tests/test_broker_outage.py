@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiomqtt
@@ -43,6 +44,12 @@ class GatedUplink:
 
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         await self.inner.publish(topic, payload, retain=retain)
+
+    async def subscribe(self, topic: str) -> None:
+        await self.inner.subscribe(topic)
+
+    def messages(self) -> AsyncIterator[tuple[str, bytes]]:
+        return self.inner.messages()
 
 
 async def resilient_subscriber(port: int, seqs: list[int], up: asyncio.Event) -> None:
