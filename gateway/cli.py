@@ -89,6 +89,13 @@ def build_parser() -> argparse.ArgumentParser:
     ble.add_argument("hex", help="the characteristic value as hex")
     ble.set_defaults(func=_cmd_decode_ble)
 
+    bench = sub.add_parser("bench", help="measure throughput, alarm latency and disk writes")
+    bench.add_argument("--beds", type=int, default=32)
+    bench.add_argument("--seconds", type=float, default=10.0)
+    bench.add_argument("--alarms", type=int, default=100, help="alarms injected during a backlog")
+    bench.add_argument("--json", action="store_true")
+    bench.set_defaults(func=_cmd_bench)
+
     for module in COMMAND_MODULES:
         importlib.import_module(module).register(sub)
     return parser
@@ -142,6 +149,14 @@ def _cmd_decode_ble(args: argparse.Namespace) -> int:
 
     print(json.dumps(decode_characteristic(args.characteristic, parse_hex(args.hex)), indent=2))
     return EXIT_OK
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from gateway.bench import main_bench
+
+    if not 1 <= args.beds <= 512 or not 1 <= args.seconds <= 86400:
+        raise ValueError("--beds must be 1..512 and --seconds 1..86400")
+    return main_bench(args.beds, args.seconds, args.json, args.alarms)
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
