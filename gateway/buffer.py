@@ -24,7 +24,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -259,20 +259,20 @@ class Buffer:
 
     async def commit(
         self, records: Sequence[Record], patient_of: Callable[[str], str]
-    ) -> list[Record]:
-        """Number and store records durably; return them with their sequence numbers."""
+    ) -> dict[str, tuple[int, int]]:
+        """Number and store records durably; return each stream's (first, last) numbers."""
         if not records:
-            return []
+            return {}
         return await self._run(self._commit_sync, records, patient_of)
 
     def _commit_sync(
         self, records: Sequence[Record], patient_of: Callable[[str], str]
-    ) -> list[Record]:
+    ) -> dict[str, tuple[int, int]]:
         db = self._require_db()
         by_stream: dict[str, list[Record]] = defaultdict(list)
         for record in records:
             by_stream[record.stream_id].append(record)
-        numbered: list[Record] = []
+        numbered: dict[str, tuple[int, int]] = {}
         new_next: dict[str, int] = {}
         now = time.time_ns()
         try:
@@ -290,9 +290,8 @@ class Buffer:
                     )
                 if seq + len(batch) > SEQ_MAX:
                     raise BufferError_(f"stream {stream_id}: sequence numbers exhausted")
-                stamped = [replace(r, seq=seq + i) for i, r in enumerate(batch)]
                 payload = envelope.encode_batch(
-                    stamped, gateway=self.gateway, site=self.site, patient=patient
+                    batch, gateway=self.gateway, site=self.site, patient=patient, first_seq=seq
                 )
                 last = seq + len(batch) - 1
                 db.execute(
@@ -315,8 +314,8 @@ class Buffer:
                     (last + 1, len(batch), stream_id),
                 )
                 new_next[stream_id] = last + 1
-                self._remember_latest(db, stamped)
-                numbered.extend(stamped)
+                self._remember_latest(db, batch[-1], last)
+                numbered[stream_id] = (seq, last)
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(db)
@@ -441,12 +440,11 @@ class Buffer:
         return sum(counts.values())
 
     @staticmethod
-    def _remember_latest(db: sqlite3.Connection, stamped: Sequence[Record]) -> None:
-        last = stamped[-1]
+    def _remember_latest(db: sqlite3.Connection, last: Record, seq: int) -> None:
         if isinstance(last, TwinSnapshot):
             db.execute(
                 "INSERT OR REPLACE INTO twin_latest VALUES (?, ?, ?, ?)",
-                (last.patient_id, json.dumps(last.state), last.received.wall_ns, last.seq),
+                (last.patient_id, json.dumps(last.state), last.received.wall_ns, seq),
             )
         elif isinstance(last, Measurement):
             db.execute(
@@ -459,7 +457,7 @@ class Buffer:
                     None if last.value != last.value else last.value,
                     int(last.quality),
                     last.received.wall_ns,
-                    last.seq,
+                    seq,
                 ),
             )
 

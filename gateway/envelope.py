@@ -33,9 +33,24 @@ def status_topic(site: str, gateway: str) -> str:
     return f"edgetwin/v1/{site}/{gateway}/status"
 
 
-def encode_batch(records: Sequence[Record], *, gateway: str, site: str, patient: str) -> bytes:
-    """Encode records of one stream (all already numbered) as one envelope."""
+def encode_batch(
+    records: Sequence[Record],
+    *,
+    gateway: str,
+    site: str,
+    patient: str,
+    first_seq: int | None = None,
+) -> bytes:
+    """Encode records of one stream as one envelope.
+
+    Sample ``i`` gets sequence number ``first_seq + i``; without ``first_seq`` the records
+    must already carry their numbers.
+    """
     first = records[0]
+    if first_seq is None:
+        seqs = [r.seq for r in records]
+    else:
+        seqs = list(range(first_seq, first_seq + len(records)))
     body: dict[str, Any] = {
         "v": VERSION,
         "gateway": gateway,
@@ -44,12 +59,12 @@ def encode_batch(records: Sequence[Record], *, gateway: str, site: str, patient:
         "device": getattr(first, "device_id", ""),
         "patient": patient,
         "kind": first.kind,
-        "seq": [records[0].seq, records[-1].seq],
+        "seq": [seqs[0], seqs[-1]],
     }
     if isinstance(first, Measurement):
         body["mdc"] = first.mdc_code
         body["unit"] = first.unit
-    body["samples"] = [_sample(r) for r in records]
+    body["samples"] = [_sample(r, s) for r, s in zip(records, seqs, strict=True)]
     return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
 
@@ -77,10 +92,10 @@ def decode(payload: bytes) -> dict[str, Any]:
     return body
 
 
-def _sample(r: Record) -> dict[str, Any]:
+def _sample(r: Record, seq: int | None) -> dict[str, Any]:
     if isinstance(r, Measurement):
         return {
-            "seq": r.seq,
+            "seq": seq,
             "t_rx_ns": r.received.wall_ns,
             "t_dev_ns": r.device_time_ns,
             "value": None if math.isnan(r.value) else r.value,
@@ -88,7 +103,7 @@ def _sample(r: Record) -> dict[str, Any]:
         }
     if isinstance(r, WaveformChunk):
         return {
-            "seq": r.seq,
+            "seq": seq,
             "t_rx_ns": r.received.wall_ns,
             "start_ns": r.start_ns,
             "period_ns": r.sample_period_ns,
@@ -101,7 +116,7 @@ def _sample(r: Record) -> dict[str, Any]:
         }
     if isinstance(r, DeviceEvent):
         return {
-            "seq": r.seq,
+            "seq": seq,
             "t_rx_ns": r.received.wall_ns,
             "event": r.event.value,
             "detail": r.detail,
@@ -109,7 +124,7 @@ def _sample(r: Record) -> dict[str, Any]:
         }
     if isinstance(r, Alarm):
         return {
-            "seq": r.seq,
+            "seq": seq,
             "t_rx_ns": r.received.wall_ns,
             "alarm_id": r.alarm_id,
             "priority": r.priority.name.lower(),
@@ -119,4 +134,4 @@ def _sample(r: Record) -> dict[str, Any]:
             "end_ns": r.end_ns,
             "values": dict(r.values),
         }
-    return {"seq": r.seq, "t_rx_ns": r.received.wall_ns, "state": r.state}
+    return {"seq": seq, "t_rx_ns": r.received.wall_ns, "state": r.state}

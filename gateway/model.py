@@ -44,8 +44,15 @@ class Quality(enum.IntFlag):
         return q
 
     def names(self) -> list[str]:
-        """Lower-case flag names, ``[]`` for a valid value."""
-        return [f.name.lower() for f in Quality if f in self and f.name is not None]
+        """Lower-case flag names, ``[]`` for a valid value (cached: called per sample)."""
+        cached = _QUALITY_NAMES.get(int(self))
+        if cached is None:
+            cached = [f.name.lower() for f in Quality if f in self and f.name is not None]
+            _QUALITY_NAMES[int(self)] = cached
+        return list(cached)
+
+
+_QUALITY_NAMES: dict[int, list[str]] = {}
 
 
 VALID = Quality(0)

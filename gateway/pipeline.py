@@ -52,28 +52,42 @@ class Pipeline:
     async def run(self) -> None:
         """Commit batches until :meth:`close` is called, then commit what is left and return."""
         interval = self.config.buffer.flush_interval_ms / 1000
+        limit = self.config.buffer.max_batch_records
+        queue = self.queue
         closing = False
         while not closing:
-            first = await self.queue.get()
+            first = await queue.get()
             if first is None:
                 return
             batch: list[Record] = [first]
             deadline = time.monotonic() + interval
-            while len(batch) < self.config.buffer.max_batch_records:
-                if isinstance(batch[-1], Alarm):
-                    break  # alarms go to disk (and upstream) at once
+            urgent = isinstance(first, Alarm)
+            while len(batch) < limit and not urgent:
+                # take what is queued without waiting; wait (until the deadline) only when empty
+                while len(batch) < limit and not queue.empty():
+                    item = queue.get_nowait()
+                    if item is None:
+                        closing = True
+                        break
+                    batch.append(item)
+                    if isinstance(item, Alarm):
+                        urgent = True  # alarms go to disk (and upstream) at once
+                        break
+                if closing or urgent or len(batch) >= limit:
+                    break
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
                     break
                 try:
                     async with asyncio.timeout(timeout):
-                        item = await self.queue.get()
+                        item = await queue.get()
                 except TimeoutError:
                     break
                 if item is None:
                     closing = True
                     break
                 batch.append(item)
+                urgent = isinstance(item, Alarm)
             await self._commit(batch)
 
     async def close(self) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from gateway.buffer import Buffer
@@ -42,7 +43,10 @@ async def test_sequence_numbers_follow_arrival_not_wall_time(tmp_path: Path) -> 
     buf = await Buffer.open(tmp_path / "b.sqlite3", "gw", "lab")
     records: list[Record] = [m(0), m(1), m(2, wall_shift_s=-7200), m(3, wall_shift_s=-7200)]
     out = await buf.commit(records, lambda d: "p")
+    rows = await buf.unsent(10)
     await buf.close()
-    assert [r.seq for r in out] == [1, 2, 3, 4]
-    walls = [r.received.wall_ns for r in out]
+    assert out == {"oxi.150456": (1, 4)}
+    samples = json.loads(rows[0].payload)["samples"]
+    assert [s["seq"] for s in samples] == [1, 2, 3, 4]
+    walls = [s["t_rx_ns"] for s in samples]
     assert walls != sorted(walls)  # the wall clock went backwards, the numbering did not
