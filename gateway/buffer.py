@@ -151,8 +151,12 @@ class Buffer:
         site: str,
         max_bytes: int | None = None,
         min_free_bytes: int = 0,
+        encoding: str = "json",
+        compression: str = "none",
     ) -> None:
         self.path = path
+        self.encoding = encoding
+        self.compression = compression
         self.gateway = gateway
         self.site = site
         self.max_bytes = max_bytes
@@ -173,8 +177,10 @@ class Buffer:
         site: str,
         max_bytes: int | None = None,
         min_free_bytes: int = 0,
+        encoding: str = "json",
+        compression: str = "none",
     ) -> Buffer:
-        buffer = cls(path, gateway, site, max_bytes, min_free_bytes)
+        buffer = cls(path, gateway, site, max_bytes, min_free_bytes, encoding, compression)
         await buffer._run(buffer._open_sync)
         return buffer
 
@@ -291,7 +297,13 @@ class Buffer:
                 if seq + len(batch) > SEQ_MAX:
                     raise BufferError_(f"stream {stream_id}: sequence numbers exhausted")
                 payload = envelope.encode_batch(
-                    batch, gateway=self.gateway, site=self.site, patient=patient, first_seq=seq
+                    batch,
+                    gateway=self.gateway,
+                    site=self.site,
+                    patient=patient,
+                    first_seq=seq,
+                    encoding=self.encoding,
+                    compression=self.compression,
                 )
                 last = seq + len(batch) - 1
                 db.execute(

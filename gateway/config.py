@@ -19,6 +19,7 @@ from drivers.registry import known_kinds, validate_options
 from edge_models.alarms import Limit, Side
 from gateway.errors import ConfigError
 from gateway.model import AlarmPriority
+from gateway.payload import COMPRESSIONS, ENCODINGS, check_available
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -38,6 +39,8 @@ class MqttConfig:
     cert_file: str | None = None
     key_file: str | None = None
     enabled: bool = True
+    encoding: str = "json"  # or "cbor" for metered links
+    compression: str = "none"  # or "zstd"
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +136,12 @@ def parse_config(
         cert_file=r.opt_string(mq, "mqtt.cert_file"),
         key_file=r.opt_string(mq, "mqtt.key_file"),
         enabled=r.boolean(mq, "mqtt.enabled", default=True),
+        encoding=r.choice(mq, "mqtt.encoding", ENCODINGS, "json"),
+        compression=r.choice(mq, "mqtt.compression", COMPRESSIONS, "none"),
     )
+    missing = check_available(mqtt.encoding, mqtt.compression)
+    if missing:
+        raise ConfigError(source, "mqtt.encoding", f"a codec available here: {missing}")
     if (mqtt.cert_file is None) != (mqtt.key_file is None):
         raise ConfigError(source, "mqtt.cert_file", "cert_file and key_file given together")
 
@@ -330,6 +338,12 @@ class _Reader:
         if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
             raise self.fail(key, f"a number from {lo:g} to {hi:g}, got {value!r}")
         return float(value)
+
+    def choice(self, t: Mapping[str, Any], key: str, options: tuple[str, ...], default: str) -> str:
+        value = t.get(key.rsplit(".", 1)[-1], default)
+        if value not in options:
+            raise self.fail(key, f"one of {', '.join(options)}, got {value!r}")
+        return str(value)
 
     def boolean(self, t: Mapping[str, Any], key: str, default: bool) -> bool:
         value = t.get(key.rsplit(".", 1)[-1], default)

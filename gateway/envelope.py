@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from gateway.model import Alarm, DeviceEvent, Measurement, Record, WaveformChunk
+from gateway.payload import decode_body, encode_body
 
 VERSION = 1
 CONTENT_TYPE = "application/json"
@@ -40,6 +41,8 @@ def encode_batch(
     site: str,
     patient: str,
     first_seq: int | None = None,
+    encoding: str = "json",
+    compression: str = "none",
 ) -> bytes:
     """Encode records of one stream as one envelope.
 
@@ -65,7 +68,7 @@ def encode_batch(
         body["mdc"] = first.mdc_code
         body["unit"] = first.unit
     body["samples"] = [_sample(r, s) for r, s in zip(records, seqs, strict=True)]
-    return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    return encode_body(body, encoding, compression)
 
 
 def encode_gap(
@@ -86,7 +89,8 @@ def encode_gap(
 
 
 def decode(payload: bytes) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(payload)
+    """Decode any envelope (JSON, CBOR, zstd-compressed) and check its version."""
+    body = decode_body(payload)
     if body.get("v") != VERSION:
         raise ValueError(f"unsupported envelope version {body.get('v')!r}")
     return body

@@ -81,6 +81,8 @@ class Gateway:
             cfg.site,
             max_bytes=cfg.buffer.max_bytes,
             min_free_bytes=cfg.buffer.min_free_bytes,
+            encoding=cfg.mqtt.encoding,
+            compression=cfg.mqtt.compression,
         )
         self.buffer = buffer
         try:

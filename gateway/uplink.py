@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 from gateway import envelope
 from gateway.config import MqttConfig
 from gateway.errors import BrokerUnavailableError, PublishRefusedError, UplinkError
+from gateway.payload import content_type
 
 #: paho message ids of the publishes made by the current task (see ``_watch_pubacks``).
 _MIDS: contextvars.ContextVar[list[int]] = contextvars.ContextVar("edgetwin_mids")
@@ -136,8 +137,7 @@ class MqttUplink:
         if self._client is None:
             raise UplinkError("publish on a closed uplink")
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        props.ContentType = envelope.CONTENT_TYPE
-        props.PayloadFormatIndicator = 1
+        props.ContentType, props.PayloadFormatIndicator = content_type(payload)
         mids: list[int] = []
         token = _MIDS.set(mids)
         try:
