@@ -64,7 +64,7 @@ async def test_every_simulated_sample_arrives_in_order_without_gaps(
     assert [s["seq"] for s in samples] == list(range(1, n + 1))
     assert [s["value"] for s in samples] == expected_spo2(sim)
     assert all(s["quality"] for s in samples if s["value"] is None)  # missing says why
-    twins = [b for topic, b in subscriber.messages if "/twin/" in topic and b["patient"] == "p-1"]
+    twins = [b for _, b in subscriber.messages if b["stream"] == "p-1.twin"]
     assert twins, "no twin snapshot for p-1"
     spo2_twin = twins[-1]["samples"][-1]["state"]["vitals"]["SpO2"]
     valid = [v for v in expected_spo2(sim) if v is not None]
