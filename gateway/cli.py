@@ -16,7 +16,7 @@ from gateway import __version__
 from gateway.errors import EdgeTwinError, ParseError
 
 #: Optional sub-command modules (``register(subparsers)``), added as they land.
-COMMAND_MODULES: tuple[str, ...] = ("gateway.commands.news2",)
+COMMAND_MODULES: tuple[str, ...] = ("gateway.commands.news2", "gateway.commands.ingest")
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
