@@ -453,7 +453,8 @@ class Buffer:
 
     @staticmethod
     def _remember_latest(db: sqlite3.Connection, last: Record, seq: int) -> None:
-        if isinstance(last, TwinSnapshot):
+        if isinstance(last, TwinSnapshot) and last.stream_id == f"{last.patient_id}.twin":
+            # patient twins only (device twins and desired-state reports have other streams)
             db.execute(
                 "INSERT OR REPLACE INTO twin_latest VALUES (?, ?, ?, ?)",
                 (last.patient_id, json.dumps(last.state), last.received.wall_ns, seq),

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import importlib
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -14,9 +13,16 @@ from pathlib import Path
 
 from gateway import __version__
 from gateway.errors import EdgeTwinError, ParseError
+from gateway.logging_json import setup_logging
 
 #: Optional sub-command modules (``register(subparsers)``), added as they land.
-COMMAND_MODULES: tuple[str, ...] = ("gateway.commands.news2", "gateway.commands.ingest")
+COMMAND_MODULES: tuple[str, ...] = (
+    "gateway.commands.news2",
+    "gateway.commands.ingest",
+    "gateway.commands.doctor",
+    "gateway.commands.devices",
+    "gateway.commands.buffer",
+)
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -24,10 +30,9 @@ EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, args.log_level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+    setup_logging(
+        args.log_level.upper(),
+        json=None if args.log_format is None else args.log_format == "json",
     )
     try:
         code: int = args.func(args)
@@ -51,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--log-level", default="warning", choices=["debug", "info", "warning", "error"]
     )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=None,
+        help="json: one JSON object per line (for journald); default text, or $EDGETWIN_LOG_FORMAT",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", help="run the gateway from a TOML configuration")
@@ -64,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--rate", type=float, default=1.0, help="lines per second per oximeter (device: 1)"
     )
     demo.add_argument("--data-dir", type=Path, default=Path("edgetwin-demo-data"))
+    demo.add_argument(
+        "--status-port", type=int, default=8080, help="status page port on 127.0.0.1 (0: off)"
+    )
     demo.set_defaults(func=_cmd_demo)
 
     status = sub.add_parser("status", help="show a gateway's state from its data directory")
@@ -123,7 +137,11 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         raise ValueError("--beds must be from 1 to 64")
     if args.rate <= 0 or args.rate > 1000:
         raise ValueError("--rate must be above 0 and at most 1000")
-    summary = asyncio.run(run_demo(args.data_dir, args.seconds, args.beds, args.rate))
+    if not 0 <= args.status_port <= 65535:
+        raise ValueError("--status-port must be 0..65535")
+    summary = asyncio.run(
+        run_demo(args.data_dir, args.seconds, args.beds, args.rate, args.status_port)
+    )
     print(format_summary(summary))
     return EXIT_OK
 

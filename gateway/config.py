@@ -10,7 +10,7 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from edge_models.alarms import Limit, Side
 from gateway.errors import ConfigError
 from gateway.model import AlarmPriority
 from gateway.payload import COMPRESSIONS, ENCODINGS, check_available
+from gateway.web.config import StatusConfig, parse_status_table
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
 
@@ -70,6 +71,9 @@ class Patient:
     spo2_scale: int = 1
 
 
+NO_STATUS_PAGE = StatusConfig(enabled=False)
+
+
 @dataclass(frozen=True, slots=True)
 class GatewayConfig:
     gateway_id: str
@@ -83,6 +87,7 @@ class GatewayConfig:
     source: str = "<defaults>"
     alarms_enabled: bool = True
     alarm_limits: tuple[Limit, ...] = ()  # empty = the twin's adult ward defaults
+    status: StatusConfig = NO_STATUS_PAGE
 
     def patient_of(self, device_id: str) -> str:
         for device in self.devices:
@@ -111,7 +116,9 @@ def parse_config(
 ) -> GatewayConfig:
     """Validate an already-parsed TOML document."""
     r = _Reader(source)
-    r.only(raw, "", {"gateway", "mqtt", "buffer", "twin", "alarms", "patients", "devices"})
+    r.only(
+        raw, "", {"gateway", "mqtt", "buffer", "twin", "alarms", "status", "patients", "devices"}
+    )
     gw = r.table(raw, "gateway")
     r.only(gw, "gateway", {"id", "site", "data_dir"})
     gateway_id = r.ident(gw, "gateway.id")
@@ -218,8 +225,20 @@ def parse_config(
         for i, lim in enumerate(r.array_of_tables(al, "limits"))
     )
 
+    # the page runs when the file has a [status] table (the examples do); tests and
+    # embedded configurations without one do not open a port
+    status = (
+        parse_status_table(r.table(raw, "status", required=False), source)
+        if "status" in raw
+        else NO_STATUS_PAGE
+    )
+    if status.token_file and not Path(status.token_file).is_absolute() and base_dir is not None:
+        status = replace(status, token_file=str((base_dir / status.token_file).resolve()))
+    status.read_token()  # a bad token file refuses to start, naming the key
+
     return GatewayConfig(
         gateway_id=gateway_id,
+        status=status,
         alarms_enabled=r.boolean(al, "alarms.enabled", default=True),
         alarm_limits=limits,
         site=site,

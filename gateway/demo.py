@@ -17,13 +17,16 @@ from gateway.broker import LocalBroker, find_mosquitto
 from gateway.config import BufferConfig, GatewayConfig, MqttConfig, Patient, TwinConfig
 from gateway.errors import BrokerUnavailableError
 from gateway.runtime import Gateway, RunSummary, install_signal_handlers
+from gateway.web.config import StatusConfig
 from hil.pty_port import PtyPort
 from hil.sim.masimo_sim import MasimoSimulator
 
 log = logging.getLogger(__name__)
 
 
-def demo_config(data_dir: Path, ptys: list[PtyPort], mqtt_port: int) -> GatewayConfig:
+def demo_config(
+    data_dir: Path, ptys: list[PtyPort], mqtt_port: int, status_port: int = 0
+) -> GatewayConfig:
     patients = tuple(
         Patient(f"p-{i + 1:04d}", f"bed-{i + 1:02d}", consciousness="A", on_oxygen=False)
         for i in range(len(ptys))
@@ -42,10 +45,13 @@ def demo_config(data_dir: Path, ptys: list[PtyPort], mqtt_port: int) -> GatewayC
         patients=patients,
         devices=devices,
         source="<embedded demo defaults>",
+        status=StatusConfig(enabled=status_port > 0, port=status_port),
     )
 
 
-async def run_demo(data_dir: Path, seconds: float | None, beds: int, rate_hz: float) -> RunSummary:
+async def run_demo(
+    data_dir: Path, seconds: float | None, beds: int, rate_hz: float, status_port: int = 0
+) -> RunSummary:
     broker: LocalBroker | None = None
     mqtt_port = 1883
     if find_mosquitto() is None:
@@ -64,11 +70,13 @@ async def run_demo(data_dir: Path, seconds: float | None, beds: int, rate_hz: fl
             broker = None
     ptys = [PtyPort() for _ in range(beds)]
     sims = [MasimoSimulator(p, seed=i, interval_s=1.0 / rate_hz) for i, p in enumerate(ptys)]
-    config = demo_config(data_dir, ptys, mqtt_port)
+    config = demo_config(data_dir, ptys, mqtt_port, status_port)
     gateway = Gateway(config)
     stop = asyncio.Event()
     install_signal_handlers(stop)
     where = f"broker 127.0.0.1:{mqtt_port}" if broker else "no broker (buffer-only)"
+    if status_port:
+        where += f"; status page http://127.0.0.1:{status_port}/"
     print(
         f"edgetwin demo: {beds} beds, Masimo oximeters on {', '.join(p.path for p in ptys)}; "
         f"buffer {data_dir}; {where}" + (f"; stopping after {seconds:g} s" if seconds else ""),

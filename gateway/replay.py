@@ -27,6 +27,8 @@ PROTOCOLS: dict[str, tuple[str, str]] = {
     "nonin": ("drivers.nonin.driver", "FORMAT7"),
     "nonin-8": ("drivers.nonin.driver", "FORMAT8"),
     "datex-s5": ("drivers.datex.driver", "PROTOCOL"),
+    # Anchored at the capture's MDS Create event (see drivers.intellivue.driver).
+    "intellivue": ("drivers.intellivue.driver", "PROTOCOL"),
 }
 CHUNK = 4096
 

@@ -24,6 +24,7 @@ from gateway.desired import DesiredStateHandler, desired_topic
 from gateway.errors import EdgeTwinError
 from gateway.model import ReceiveTime, TwinSnapshot, stream_id_for
 from gateway.pipeline import Pipeline
+from gateway.sdnotify import Notifier
 from gateway.supervisor import DriverHealth, supervise
 from gateway.sync import UplinkWorker
 from gateway.twin import PatientTwins
@@ -139,8 +140,20 @@ class Gateway:
                 )
                 for d in cfg.devices
             ]
+            status_task = None
+            if cfg.status.enabled:
+                from gateway.web.server import StatusServer
+
+                server = StatusServer(
+                    self, cfg.status.host, cfg.status.port, cfg.status.read_token()
+                )
+                status_task = tg.create_task(server.run(), name="status-page")
+            notifier = Notifier()
+            watchdog = tg.create_task(notifier.watchdog_loop(), name="watchdog")
             self.started.set()
+            notifier.ready(f"{len(cfg.devices)} devices")
             await stop.wait()
+            notifier.stopping()
             log.info("stopping: flushing in-flight records to the buffer")
             for task in drivers:
                 task.cancel()
@@ -149,6 +162,9 @@ class Gateway:
             await committer
             heartbeat.cancel()
             device_twins.cancel()
+            watchdog.cancel()
+            if status_task is not None:
+                status_task.cancel()
             for d in cfg.devices:
                 await buffer.set_device_state(d.id, d.kind, "stopped", "gateway stopped")
             if uplink_task is not None and uplink is not None:

@@ -101,7 +101,8 @@ class PatientTwins:
             self.patients, _NAMES, dict.fromkeys(self.patients, limits)
         )
         self.alarm_state = alarms.initial_state(self.alarm_config)
-        self.active: dict[str, Alarm] = {}  # alarm_id -> start record
+        self.active: dict[str, Alarm] = {}  # alarm_id -> start record (wall-clock times)
+        self._wall: dict[str, Alarm] = {}  # engine alarm id -> its wall-clock start record
         self._next_snapshot_mono = 0.0
         self._t_s = -math.inf
 
@@ -113,7 +114,7 @@ class PatientTwins:
         ended = [
             replace(
                 a,
-                end_ns=max(now.mono_ns, a.start_ns),
+                end_ns=max(now.wall_ns, a.start_ns),
                 received=now,
                 condition=f"{a.condition} (limits changed)",
             )
@@ -122,6 +123,7 @@ class PatientTwins:
         self.alarm_config = config
         self.alarm_state = alarms.initial_state(config)
         self.active.clear()
+        self._wall.clear()
         return ended
 
     def observe(self, records: Sequence[Record], now: ReceiveTime) -> list[Record]:
@@ -210,12 +212,29 @@ class PatientTwins:
             self._technical(),
             received=now,
         )
-        for a in records:
-            if a.end_ns is None:
-                self.active[a.alarm_id] = a
-            else:
-                self.active.pop(a.alarm_id, None)
-        return list(records)
+        return [self._to_wall(a, now) for a in records]
+
+    def _to_wall(self, a: Alarm, now: ReceiveTime) -> Alarm:
+        """The engine counts on the monotonic clock; upstream wants wall-clock times.
+
+        The start is converted once, when the alarm starts, and its id is built from that
+        wall time, so the end record carries the same id and start even if the wall clock
+        is stepped in between (the monotonic delays are never affected).
+        """
+        offset = now.wall_ns - now.mono_ns
+        if a.end_ns is None:
+            start = a.start_ns + offset
+            wall = replace(a, start_ns=start, alarm_id=_wall_id(a.alarm_id, start))
+            self._wall[a.alarm_id] = wall
+            self.active[wall.alarm_id] = wall
+            return wall
+        started = self._wall.pop(a.alarm_id, None)
+        start = started.start_ns if started is not None else a.start_ns + offset
+        wall = replace(
+            a, start_ns=start, end_ns=a.end_ns + offset, alarm_id=_wall_id(a.alarm_id, start)
+        )
+        self.active.pop(wall.alarm_id, None)
+        return wall
 
     def news2(self, patient: str, now_s: float) -> news2.News2Result:
         row = self._row[patient]
@@ -278,3 +297,10 @@ class PatientTwins:
             state={"vitals": vitals, "news2": score, "alarms": active},
             received=now,
         )
+
+
+def _wall_id(engine_id: str, start_wall_ns: int) -> str:
+    """``<patient>/<condition>/<start ns>`` with the start on the wall clock (unique across
+    reboots, unlike the monotonic one)."""
+    head, _, _ = engine_id.rpartition("/")
+    return f"{head}/{start_wall_ns}"

@@ -58,8 +58,8 @@ def test_desaturation_raises_after_the_delay_and_ends_with_hysteresis() -> None:
     ends = [a for a in out if a.end_ns is not None]
     # the HIGH (85 %) alarm needs 5 s of violation, the MEDIUM (90 %) one 15 s
     assert starts == [
-        ("spo2 below low limit 85", AlarmPriority.HIGH, at(15).mono_ns),
-        ("spo2 below low limit 90", AlarmPriority.MEDIUM, at(25).mono_ns),
+        ("spo2 below low limit 85", AlarmPriority.HIGH, at(15).wall_ns),
+        ("spo2 below low limit 90", AlarmPriority.MEDIUM, at(25).wall_ns),
     ]
     assert all(a.patient_id == "p-1" for a in out)
     high = next(a for a in out if a.priority is AlarmPriority.HIGH)
@@ -68,9 +68,11 @@ def test_desaturation_raises_after_the_delay_and_ends_with_hysteresis() -> None:
     end_of = {a.condition: a.end_ns for a in ends}
     # 90.5 % clears the 85 % alarm (30 s + 10 s clear delay) but sits inside the 1 %
     # hysteresis of the 90 % limit: that one ends only 10 s after 96 % returns at t = 45
-    assert end_of["spo2 below low limit 85"] == at(40).mono_ns
-    assert end_of["spo2 below low limit 90"] == at(55).mono_ns
+    assert end_of["spo2 below low limit 85"] == at(40).wall_ns
+    assert end_of["spo2 below low limit 90"] == at(55).wall_ns
     assert twins.active == {}
+    # ids are built from the wall-clock start, the same on the start and the end record
+    assert all(a.alarm_id.endswith(f"/{a.start_ns}") for a in out)
 
 
 def test_a_short_dip_raises_nothing() -> None:
