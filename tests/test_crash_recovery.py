@@ -22,6 +22,7 @@ import aiomqtt
 from conftest import wait_until
 
 from gateway.broker import LocalBroker
+from gateway.ingest import DirectorySink, Ingestor
 from hil.pty_port import PtyPort
 from hil.sim.masimo_sim import MasimoSimulator
 
@@ -91,6 +92,8 @@ async def test_kill_9_at_random_instants_loses_nothing_acknowledged(
     write_config(config, data, pty, broker)
     received: dict[str, list[int]] = {}
     ready = asyncio.Event()
+    # the reference consumer, as upstream runs it: dedup, gaps, FHIR bundles on disk
+    ingestor = Ingestor(tmp_path / "ingest.sqlite3", DirectorySink(tmp_path / "fhir"))
 
     async def listen() -> None:
         async with aiomqtt.Client(
@@ -100,6 +103,7 @@ async def test_kill_9_at_random_instants_loses_nothing_acknowledged(
             ready.set()
             async for message in client.messages:
                 assert isinstance(message.payload, bytes)
+                ingestor.handle(str(message.topic), message.payload)
                 body = json.loads(message.payload)
                 if "samples" in body:
                     received.setdefault(body["stream"], []).extend(
@@ -152,6 +156,12 @@ async def test_kill_9_at_random_instants_loses_nothing_acknowledged(
         got = received.get(stream, [])
         assert sorted(set(got)) == list(range(1, n + 1)), f"{stream}: missing or extra seqs"
     duplicates = sum(len(v) - len(set(v)) for v in received.values())
+    # the consumer holds every committed record exactly once, and knows of no gap
+    assert ingestor.stats.records_new == sum(final.values())
+    assert ingestor.stats.duplicates == duplicates
+    assert ingestor.open_gaps() == []
+    assert ingestor.stats.rejected == 0
+    ingestor.close()
     print(
         f"\n{TRIALS} kill -9 trials: {sum(final.values())} records, {duplicates} duplicates deduped"
     )
