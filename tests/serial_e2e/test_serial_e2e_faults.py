@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from conftest import wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -65,7 +66,8 @@ async def test_the_cable_keeps_its_path_across_a_pull_and_knows_its_listener(
     fd = os.open(port.path, os.O_RDWR | os.O_NOCTTY | os.O_NONBLOCK)
     assert port.listening()
     assert await port.write(b"hello") == 5
-    assert port.unread() == 5
+    # the kernel hands pty input to the line discipline asynchronously: poll for it
+    await wait_until(lambda: port.unread() == 5, deadline_s=5, what="5 unread bytes")
     assert not await port.drain(timeout_s=0.05)
     assert os.read(fd, 100) == b"hello"
     assert await port.drain()
