@@ -14,6 +14,7 @@ DRIVER_MODULES: dict[str, str] = {
     "masimo": "drivers.masimo.driver",
     "nonin": "drivers.nonin.driver",
     "datex-s5": "drivers.datex.driver",
+    "ble": "drivers.ble.driver",
     "synthetic": "hil.sim.synthetic",
     "intellivue": "drivers.intellivue.driver",
 }
