@@ -15,8 +15,9 @@ import os
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from drivers.base import DeviceSpec
 from drivers.registry import driver_factory
 from gateway.buffer import Buffer, BufferStats
 from gateway.config import GatewayConfig
@@ -135,7 +136,13 @@ class Gateway:
             device_twins = tg.create_task(self._device_twins(pipeline), name="device-twins")
             drivers = [
                 tg.create_task(
-                    supervise(d, driver_factory(d.kind), pipeline, buffer, self.health[d.id]),
+                    supervise(
+                        _with_state_dir(d, cfg),
+                        driver_factory(d.kind),
+                        pipeline,
+                        buffer,
+                        self.health[d.id],
+                    ),
                     name=f"driver-{d.id}",
                 )
                 for d in cfg.devices
@@ -169,7 +176,12 @@ class Gateway:
                 await buffer.set_device_state(d.id, d.kind, "stopped", "gateway stopped")
             if uplink_task is not None and uplink is not None:
                 await self._drain(buffer, uplink)
-                uplink_task.cancel()
+                # ask first (the worker returns within about a second), cancel as a backstop
+                uplink.stop()
+                await asyncio.wait({uplink_task}, timeout=5.0)
+                if not uplink_task.done():
+                    log.error("uplink did not stop within 5 s; cancelling it")
+                    uplink_task.cancel()
         await self._write_heartbeat(buffer, stopped=True)
         return await self.summary(buffer)
 
@@ -260,6 +272,13 @@ class Gateway:
             bool(self.uplink and self.uplink.metrics.connected),
             self.uplink.metrics.acked_records if self.uplink else 0,
         )
+
+
+def _with_state_dir(spec: DeviceSpec, cfg: GatewayConfig) -> DeviceSpec:
+    """BLE drivers keep their stored-record positions beside the buffer by default."""
+    if spec.kind == "ble" and "state_dir" not in spec.options:
+        return replace(spec, options={**spec.options, "state_dir": str(cfg.data_dir)})
+    return spec
 
 
 def _per_device(stats: BufferStats) -> dict[str, tuple[int, int]]:

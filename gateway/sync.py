@@ -62,28 +62,43 @@ class UplinkWorker:
         self.subscriptions = tuple(subscriptions)
         self.on_message = on_message
         self.reserved = max(1, window // 8)
+        self.stopped = False
         self._logged_error = ""
         self.idle = asyncio.Event()  # set when the outbox was seen empty and nothing in flight
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to return (within about a second), without relying on cancel."""
+        self.stopped = True
+        self.wake.set()
+
+    def _stop_requested(self) -> bool:
+        return self.stopped
 
     async def run(self) -> None:
         attempt = 0
         while True:
+            if self._stop_requested():
+                return
             try:
                 async with self.connect() as uplink:
                     attempt = 0
                     await self._set_state(True, "")
-                    async with asyncio.TaskGroup() as tg:
-                        if self.subscriptions and self.on_message is not None:
-                            tg.create_task(self._receive(uplink), name="uplink-receive")
-                        await self._pump(uplink)
-            except* (EdgeTwinError, OSError) as group:
-                await self._set_state(False, "; ".join(str(e) for e in group.exceptions))
-            except* Exception as group:  # a bug: log it loudly, keep the data, retry
-                log.error("uplink failed unexpectedly; retrying", exc_info=group)
-                await self._set_state(False, f"internal error: {group.exceptions[0]!r}")
+                    await self._pump_and_receive(uplink)
+            except (EdgeTwinError, OSError) as exc:
+                await self._set_state(False, str(exc))
+            except Exception as exc:  # a bug: log it loudly, keep the data, retry
+                log.exception("uplink failed unexpectedly; retrying")
+                await self._set_state(False, f"internal error: {exc!r}")
+            if self._stop_requested():
+                return
             delay = self.backoff.delay(attempt)
             attempt += 1
-            await asyncio.sleep(delay)
+            waker = asyncio.create_task(self.wake.wait())
+            try:
+                await asyncio.wait({waker}, timeout=delay)  # a stop() ends the wait early
+            finally:
+                waker.cancel()
+            self.wake.clear()
 
     async def _set_state(self, connected: bool, error: str) -> None:
         was = self.metrics.connected
@@ -113,6 +128,24 @@ class UplinkWorker:
                     }
                 )
 
+    async def _pump_and_receive(self, uplink: Uplink) -> None:
+        """Publish the outbox; alongside, receive our subscriptions. Either failing ends both."""
+        if not (self.subscriptions and self.on_message is not None):
+            await self._pump(uplink)
+            return
+        pump = asyncio.create_task(self._pump(uplink), name="uplink-pump")
+        receive = asyncio.create_task(self._receive(uplink), name="uplink-receive")
+        try:
+            done, _ = await asyncio.wait({pump, receive}, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # re-raise the failure that ended it
+            if not self.stopped:
+                raise UplinkError("receiving subscriptions ended")
+        finally:
+            for task in (pump, receive):
+                task.cancel()
+            await asyncio.gather(pump, receive, return_exceptions=True)
+
     async def _receive(self, uplink: Uplink) -> None:
         """Hand every message of our subscriptions (desired state) to ``on_message``."""
         assert self.on_message is not None
@@ -128,7 +161,7 @@ class UplinkWorker:
         inflight: dict[int, asyncio.Task[None]] = {}
         rows_by_id: dict[int, OutboxRow] = {}
         try:
-            while True:
+            while not self.stopped:
                 self.wake.clear()
                 free = self.window - len(inflight)
                 backlog_inflight = sum(1 for r in rows_by_id.values() if r.priority >= 3)

@@ -310,8 +310,9 @@ class BleDriver:
                     )
                     async for record in session.records():
                         yield record
-                    self.state = session.state
                 finally:
+                    if session is not None:
+                        self.state = session.state
                     self.client = None
                     if client.is_connected:
                         with contextlib.suppress(BleakError, TimeoutError):

@@ -205,7 +205,12 @@ class BleSession:
         new = self.watermark.state(self.sequence.state(self.state))
         if new != self.state:
             self.state = new
-            await self.store.save(self.device_id, new)
+            save = asyncio.ensure_future(self.store.save(self.device_id, new))
+            try:
+                await asyncio.shield(save)
+            except asyncio.CancelledError:
+                await save  # a stop must not lose the note of records already handed on
+                raise
 
     def _hci_reason(self) -> int | None:
         backend = getattr(self.client, "_backend", None)
