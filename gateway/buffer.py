@@ -34,6 +34,7 @@ from gateway.model import (
     PRIORITY,
     SEQ_MAX,
     Alarm,
+    Checkpoint,
     DeviceEvent,
     Measurement,
     Record,
@@ -43,7 +44,7 @@ from gateway.model import (
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 #: Rows of these priorities may be evicted when the disk budget is reached (waves first,
 #: then numerics, oldest first); alarms, twin state, events and gap records never are.
 EVICTABLE = {PRIORITY["wave"], PRIORITY["numeric"]}
@@ -107,7 +108,39 @@ _MIGRATIONS: dict[int, str] = {
         seq INTEGER NOT NULL
     )
     """,
+    4: """
+    CREATE TABLE cursors (
+        device_id TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        updated_ns INTEGER NOT NULL,
+        PRIMARY KEY (device_id, key)
+    )
+    """,
 }
+
+
+def read_cursor(path: Path, device_id: str, key: str) -> str | None:
+    """A driver's last committed :class:`Checkpoint` value, read from the buffer file.
+
+    Opens its own read-only connection (drivers run beside the buffer's writer; WAL lets
+    them read while it writes). No file or no row yet: ``None``.
+    """
+    if not path.exists():
+        return None
+    try:
+        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5.0)
+    except sqlite3.Error:
+        return None
+    try:
+        row = db.execute(
+            "SELECT value FROM cursors WHERE device_id = ? AND key = ?", (device_id, key)
+        ).fetchone()
+    except sqlite3.OperationalError:  # a buffer from before schema 4: no checkpoints yet
+        return None
+    finally:
+        db.close()
+    return None if row is None else str(row[0])
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,8 +309,12 @@ class Buffer:
     ) -> dict[str, tuple[int, int]]:
         db = self._require_db()
         by_stream: dict[str, list[Record]] = defaultdict(list)
+        checkpoints: list[Checkpoint] = []
         for record in records:
-            by_stream[record.stream_id].append(record)
+            if isinstance(record, Checkpoint):
+                checkpoints.append(record)
+            else:
+                by_stream[record.stream_id].append(record)
         numbered: dict[str, tuple[int, int]] = {}
         new_next: dict[str, int] = {}
         now = time.time_ns()
@@ -328,6 +365,15 @@ class Buffer:
                 new_next[stream_id] = last + 1
                 self._remember_latest(db, batch[-1], last)
                 numbered[stream_id] = (seq, last)
+            if checkpoints:
+                # the latest per (device, key) wins; records before it are in this
+                # transaction or an earlier one, never a later one
+                db.executemany(
+                    "INSERT INTO cursors (device_id, key, value, updated_ns) VALUES (?, ?, ?, ?) "
+                    "ON CONFLICT(device_id, key) DO UPDATE SET value = excluded.value, "
+                    "updated_ns = excluded.updated_ns",
+                    [(c.device_id, c.key, c.value, now) for c in checkpoints],
+                )
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(db)

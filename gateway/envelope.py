@@ -19,7 +19,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from gateway.model import Alarm, DeviceEvent, Measurement, Record, WaveformChunk
+from gateway.model import Alarm, Checkpoint, DeviceEvent, Measurement, Record, WaveformChunk
 from gateway.payload import decode_body, encode_body
 
 VERSION = 1
@@ -138,4 +138,6 @@ def _sample(r: Record, seq: int | None) -> dict[str, Any]:
             "end_ns": r.end_ns,
             "values": dict(r.values),
         }
+    if isinstance(r, Checkpoint):
+        raise TypeError("checkpoints are stored by the buffer, never sent upstream")
     return {"seq": seq, "t_rx_ns": r.received.wall_ns, "state": r.state}

@@ -207,7 +207,25 @@ class TwinSnapshot:
         _check_seq(self.seq)
 
 
-Record: TypeAlias = Measurement | WaveformChunk | DeviceEvent | Alarm | TwinSnapshot
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A driver's resume position (e.g. the last RACP record fetched), not data for upstream.
+
+    The buffer stores it in the same transaction as the batch it travels in, and records
+    reach the buffer in the order the driver yields them; so once a checkpoint is durable,
+    every record yielded before it is durable too, and a restart resumes exactly there.
+    """
+
+    kind: ClassVar[str] = "checkpoint"
+    device_id: str
+    stream_id: str
+    key: str
+    value: str  # JSON text, owned by the driver
+    received: ReceiveTime
+    seq: int | None = None
+
+
+Record: TypeAlias = Measurement | WaveformChunk | DeviceEvent | Alarm | TwinSnapshot | Checkpoint
 
 #: Buffer priority per record kind: lower goes upstream first, and is evicted last.
 PRIORITY: dict[str, int] = {"alarm": 0, "twin": 1, "event": 2, "numeric": 3, "wave": 4}

@@ -18,7 +18,15 @@ from gateway.buffer import Buffer
 from gateway.clock import ClockWatch
 from gateway.config import GatewayConfig
 from gateway.errors import BufferError_
-from gateway.model import Alarm, DeviceEvent, EventKind, ReceiveTime, Record, stream_id_for
+from gateway.model import (
+    Alarm,
+    Checkpoint,
+    DeviceEvent,
+    EventKind,
+    ReceiveTime,
+    Record,
+    stream_id_for,
+)
 from gateway.twin import PatientTwins
 
 log = logging.getLogger(__name__)
@@ -45,7 +53,7 @@ class Pipeline:
     async def put(self, record: Record) -> None:
         await self.queue.put(record)
         device = getattr(record, "device_id", "")
-        if device:
+        if device and not isinstance(record, Checkpoint):
             self.ingested[device] += 1
             self.last_seen_ns[device] = record.received.wall_ns
 

@@ -23,10 +23,11 @@ Options (times in seconds):
   (profile default), battery_interval_s (600), racp_timeout_s (30), racp_poll_s (60),
   idle_s (30), contact_interval_s (60: pause after releasing a RACP device).
 
-Interim: the last RACP sequence number (and spot-check watermark) is saved in
-``<state_dir>/ble_state.sqlite3`` right after the records were handed to the pipeline, not
-in the buffer's commit transaction; a crash between the two can lose (not duplicate)
-stored records that were still queued in memory.
+Stored-record devices: the last RACP sequence number (and spot-check watermark) travels as
+a :class:`~gateway.model.Checkpoint` record right behind the records it covers, so the
+buffer commits it in the same transaction as them; on start it is read back from the
+buffer in ``state_dir`` (the gateway's data directory). Each stored reading is thus
+fetched once and only once across restarts, drops and power cuts.
 """
 
 from __future__ import annotations

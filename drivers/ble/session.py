@@ -38,7 +38,15 @@ from drivers.ble.stored import SequenceTracker, WatermarkTracker
 from gateway import codes
 from gateway.codes import Metric
 from gateway.errors import ParseError
-from gateway.model import DeviceEvent, EventKind, Quality, ReceiveTime, Record, stream_id_for
+from gateway.model import (
+    Checkpoint,
+    DeviceEvent,
+    EventKind,
+    Quality,
+    ReceiveTime,
+    Record,
+    stream_id_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -201,16 +209,13 @@ class BleSession:
             await self.client.start_notify(char, self.link.notifier(uuid16))
         return True
 
-    async def _save_state(self) -> None:
+    def _checkpoint(self, received: ReceiveTime) -> Checkpoint | None:
+        """A checkpoint record for the new transfer state, if it changed (yield it last)."""
         new = self.watermark.state(self.sequence.state(self.state))
-        if new != self.state:
-            self.state = new
-            save = asyncio.ensure_future(self.store.save(self.device_id, new))
-            try:
-                await asyncio.shield(save)
-            except asyncio.CancelledError:
-                await save  # a stop must not lose the note of records already handed on
-                raise
+        if new == self.state:
+            return None
+        self.state = new
+        return self.store.checkpoint(self.device_id, new, received)
 
     def _hci_reason(self) -> int | None:
         backend = getattr(self.client, "_backend", None)
@@ -330,27 +335,29 @@ class BleSession:
         self.counters.count("racp_requests")
         self._racp_deadline = loop.time() + self.options.racp_timeout_s
 
-    async def _racp_response(self, data: bytes) -> None:
+    def _racp_response(self, data: bytes, received: ReceiveTime) -> Checkpoint | None:
         try:
             response = racp.parse_racp_response(data)
         except ParseError as exc:
             self._parse_error(exc)
-            return
+            return None
         if not isinstance(response, racp.RacpResponse):
-            return
+            return None
         if response.request_op_code != racp.RacpOpCode.REPORT_STORED_RECORDS:
-            return
+            return None
         self._racp_deadline = None
         code = response.response_code
+        checkpoint = None
         if code in (racp.RacpResponseCode.SUCCESS, racp.RacpResponseCode.NO_RECORDS_FOUND):
             self.sequence.on_procedure_end()
-            await self._save_state()
+            checkpoint = self._checkpoint(received)
             self._transfer_done = True
         else:
             self.counters.count("racp_failures")
             log.info("device %s: RACP report ended with %s", self.device_id, code.name)
         if self.options.racp_poll_s is not None:
             self._racp_due = asyncio.get_running_loop().time() + self.options.racp_poll_s
+        return checkpoint
 
     # --- stream values --------------------------------------------------------------------
 
@@ -365,7 +372,9 @@ class BleSession:
 
     async def _value(self, item: _Value) -> AsyncIterator[Record]:
         if item.uuid16 == uuids.RECORD_ACCESS_CONTROL_POINT:
-            await self._racp_response(item.data)
+            checkpoint = self._racp_response(item.data, item.received)
+            if checkpoint is not None:
+                yield checkpoint
             return
         if item.uuid16 == uuids.BATTERY_LEVEL:
             for record in self._battery_records(item.data, item.received):
@@ -386,7 +395,9 @@ class BleSession:
             yield record
         if stored:
             self.counters.count("stored_records")
-            await self._save_state()
+            checkpoint = self._checkpoint(item.received)
+            if checkpoint is not None:
+                yield checkpoint
 
     # --- main loop ------------------------------------------------------------------------
 

@@ -1,35 +1,31 @@
-"""Per-device transfer state of stored-record devices, kept in a small SQLite file.
+"""Per-device transfer state of stored-record devices, kept in the gateway's buffer.
 
-One row per device: the last RACP sequence number fully delivered (measurement and its
+One value per device: the last RACP sequence number fully delivered (measurement and its
 context), the last measurement sequence number delivered (ahead of the former while a
 context is still due), and for spot-check devices the device time of the last delivered
 measurement plus digests of the values delivered at that same time.
 
-The file is ``<state_dir>/ble_state.sqlite3`` (WAL). Without a ``state_dir`` the state
-lives in memory and is lost on restart. Interim design: the state is written after the
-records were handed on, not in the buffer's transaction (see the driver module).
+The state travels as a :class:`~gateway.model.Checkpoint` record right behind the records
+it covers, so the buffer stores it in the same SQLite transaction as they are (or a later
+one): a crash can never leave the state ahead of the records (lost readings) nor behind
+them by more than the uncommitted tail (which the device sends again and the trackers
+drop). On start the driver reads it back from ``<state_dir>/buffer.sqlite3``. Without a
+``state_dir`` it lives in memory only.
 """
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
-import time
+import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-STATE_FILE = "ble_state.sqlite3"
+from gateway.buffer import read_cursor
+from gateway.model import Checkpoint, ReceiveTime, stream_id_for
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS ble_device_state (
-    device_id TEXT PRIMARY KEY,
-    last_sequence INTEGER,
-    last_measurement_sequence INTEGER,
-    watermark_ns INTEGER,
-    watermark_digests TEXT NOT NULL DEFAULT '',
-    updated_ns INTEGER NOT NULL
-)
-"""
+#: The buffer file a gateway keeps in its data directory (see gateway.runtime.BUFFER_FILE).
+BUFFER_FILE = "buffer.sqlite3"
+CURSOR_KEY = "ble_transfer"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,81 +38,71 @@ class TransferState:
     def with_(self, **changes: object) -> TransferState:
         return replace(self, **changes)  # type: ignore[arg-type]
 
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "last_sequence": self.last_sequence,
+                "last_measurement_sequence": self.last_measurement_sequence,
+                "watermark_ns": self.watermark_ns,
+                "watermark_digests": list(self.watermark_digests),
+            },
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, text: str) -> TransferState:
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("transfer state: a JSON object expected")
+
+        def opt_int(key: str) -> int | None:
+            value = data.get(key)
+            if value is None:
+                return None
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise ValueError(f"transfer state: {key} must be an integer")
+            return value
+
+        digests = data.get("watermark_digests", [])
+        if not isinstance(digests, list) or not all(isinstance(d, str) for d in digests):
+            raise ValueError("transfer state: watermark_digests must be a list of strings")
+        return cls(
+            opt_int("last_sequence"),
+            opt_int("last_measurement_sequence"),
+            opt_int("watermark_ns"),
+            tuple(digests),
+        )
+
 
 class StateStore:
-    """Load and save :class:`TransferState` rows (SQLite file, or memory when ``path`` is None)."""
+    """Load a device's :class:`TransferState`; make checkpoints that persist a new one."""
 
-    def __init__(self, path: Path | None) -> None:
-        self.path = path
+    def __init__(self, buffer_path: Path | None) -> None:
+        self.path = buffer_path
         self._memory: dict[str, TransferState] = {}
-        self._db: sqlite3.Connection | None = None
-        self._lock = asyncio.Lock()
 
     @classmethod
     def in_dir(cls, state_dir: str | Path | None) -> StateStore:
-        return cls(None if state_dir is None else Path(state_dir) / STATE_FILE)
-
-    def _connect(self) -> sqlite3.Connection | None:
-        if self.path is None:
-            return None
-        if self._db is None:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, timeout=5.0, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=FULL")
-            db.execute(_SCHEMA)
-            db.commit()
-            self._db = db
-        return self._db
-
-    def _load_sync(self, device_id: str) -> TransferState:
-        db = self._connect()
-        if db is None:
-            return self._memory.get(device_id, TransferState())
-        row = db.execute(
-            "SELECT last_sequence, last_measurement_sequence, watermark_ns, watermark_digests "
-            "FROM ble_device_state WHERE device_id = ?",
-            (device_id,),
-        ).fetchone()
-        if row is None:
-            return TransferState()
-        digests = tuple(d for d in str(row[3]).split(",") if d)
-        return TransferState(row[0], row[1], row[2], digests)
-
-    def _save_sync(self, device_id: str, state: TransferState) -> None:
-        db = self._connect()
-        if db is None:
-            self._memory[device_id] = state
-            return
-        with db:
-            db.execute(
-                "INSERT INTO ble_device_state (device_id, last_sequence, "
-                "last_measurement_sequence, watermark_ns, watermark_digests, updated_ns) "
-                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(device_id) DO UPDATE SET "
-                "last_sequence = excluded.last_sequence, "
-                "last_measurement_sequence = excluded.last_measurement_sequence, "
-                "watermark_ns = excluded.watermark_ns, "
-                "watermark_digests = excluded.watermark_digests, "
-                "updated_ns = excluded.updated_ns",
-                (
-                    device_id,
-                    state.last_sequence,
-                    state.last_measurement_sequence,
-                    state.watermark_ns,
-                    ",".join(state.watermark_digests),
-                    time.time_ns(),
-                ),
-            )
+        return cls(None if state_dir is None else Path(state_dir) / BUFFER_FILE)
 
     async def load(self, device_id: str) -> TransferState:
-        async with self._lock:
-            return await asyncio.to_thread(self._load_sync, device_id)
+        if device_id in self._memory or self.path is None:
+            return self._memory.get(device_id, TransferState())
+        text = await asyncio.to_thread(read_cursor, self.path, device_id, CURSOR_KEY)
+        state = TransferState() if text is None else TransferState.from_json(text)
+        self._memory[device_id] = state
+        return state
 
-    async def save(self, device_id: str, state: TransferState) -> None:
-        async with self._lock:
-            await asyncio.to_thread(self._save_sync, device_id, state)
+    def checkpoint(self, device_id: str, state: TransferState, received: ReceiveTime) -> Checkpoint:
+        """Remember ``state`` and return the record that stores it with the records before it."""
+        self._memory[device_id] = state
+        return Checkpoint(
+            device_id,
+            stream_id_for(device_id, "checkpoint"),
+            CURSOR_KEY,
+            state.to_json(),
+            received,
+        )
 
     def close(self) -> None:
-        if self._db is not None:
-            self._db.close()
-            self._db = None
+        """Nothing to release: reads use short-lived connections."""

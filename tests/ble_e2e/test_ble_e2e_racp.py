@@ -2,8 +2,9 @@
 
 The link is cut at exact PDUs with an air tap: mid-transfer, between a glucose
 measurement and its context, and between a cuff's indication and our confirmation (so
-the cuff sends the measurement again). The RACP state survives a driver restart in the
-state directory, so a new driver asks only for what it has not got.
+the cuff sends the measurement again). The RACP state travels as checkpoint records that a
+real buffer commits with the readings, so a new driver on the same data directory asks only
+for what it has not got.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from conftest import wait_until
 from drivers.base import DriverCounters
 from drivers.ble import uuids
 from drivers.ble.driver import BleDriver
-from drivers.ble.state import STATE_FILE, StateStore
+from drivers.ble.state import BUFFER_FILE, StateStore
 from gateway import codes
+from gateway.buffer import Buffer
 from gateway.model import DeviceEvent, EventKind, Measurement, Record
 from hil.ble.devices import BpCuff, GlucoseMeter
 from hil.ble.harness import Ward
@@ -32,17 +34,23 @@ FLAT = Scenario([(0, {"glucose": 100, "sys": 120, "dia": 80}), (100, {"glucose":
 
 
 class Run:
-    """A driver consuming into a list, in a task."""
+    """A driver consuming into a list and committing into the buffer in ``data``, in a task."""
 
-    def __init__(self, driver: BleDriver) -> None:
+    def __init__(self, driver: BleDriver, data: Path) -> None:
         self.driver = driver
+        self.data = data
         self.records: list[Record] = []
         self.task = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
-        async with self.driver:
-            async for record in self.driver.records():
-                self.records.append(record)
+        buffer = await Buffer.open(self.data / BUFFER_FILE, "gw", "site")
+        try:
+            async with self.driver:
+                async for record in self.driver.records():
+                    self.records.append(record)
+                    await buffer.commit([record], lambda _device: "p1")
+        finally:
+            await buffer.close()
 
     async def stop(self) -> None:
         if self.task.done() and not self.task.cancelled():
@@ -100,7 +108,7 @@ async def test_racp_transfer_resumes_after_a_drop_without_duplicates_or_holes(
                 and int.from_bytes(p[8:10], "little") == 17
             ),
         )
-        run = Run(BleDriver(spec, DriverCounters()))
+        run = Run(BleDriver(spec, DriverCounters()), tmp_path)
         await wait_until(lambda: bool(fired) and not meter.connected, what="link cut mid-transfer")
         await meter.walk_back_in_range()
         await wait_until(lambda: len(run.values(GLUCOSE)) >= 40, what="all 40 records")
@@ -127,11 +135,17 @@ async def test_racp_transfer_resumes_after_a_drop_without_duplicates_or_holes(
         for e in run.records
         if isinstance(e, DeviceEvent) and e.event is EventKind.TECHNICAL_ALARM
     ]
-    db = sqlite3.connect(tmp_path / STATE_FILE)
-    (last,) = db.execute(
-        "SELECT last_sequence FROM ble_device_state WHERE device_id='meter'"
+    state = await StateStore.in_dir(tmp_path).load("meter")
+    assert state.last_sequence == meter.records[-1].sequence_number
+    # the state is a row of the buffer, written by the same commits as the readings
+    db = sqlite3.connect(tmp_path / BUFFER_FILE)
+    (stored,) = db.execute(
+        "SELECT sum(committed) FROM streams WHERE stream_id LIKE 'meter.%'"
     ).fetchone()
-    assert last == meter.records[-1].sequence_number
+    (cursors,) = db.execute("SELECT count(*) FROM cursors WHERE device_id='meter'").fetchone()
+    db.close()
+    assert stored == len([r for r in run.records if isinstance(r, Measurement | DeviceEvent)])
+    assert cursors == 1
 
 
 async def test_context_lost_after_its_measurement_is_fetched_once_more_without_a_duplicate(
@@ -157,7 +171,7 @@ async def test_context_lost_after_its_measurement_is_fetched_once_more_without_a
                 and int.from_bytes(p[8:10], "little") == 6
             ),
         )
-        run = Run(BleDriver(spec, DriverCounters()))
+        run = Run(BleDriver(spec, DriverCounters()), tmp_path)
         await wait_until(lambda: bool(fired) and not meter.connected, what="context cut")
         await meter.walk_back_in_range()
         await wait_until(lambda: len(run.values(GLUCOSE)) >= 10, what="all records")
@@ -185,13 +199,13 @@ async def test_new_driver_after_restart_fetches_only_new_records(tmp_path: Path)
     runs: list[Run] = []
     try:
         await ward.start()
-        runs.append(Run(BleDriver(spec, DriverCounters())))
+        runs.append(Run(BleDriver(spec, DriverCounters()), tmp_path))
         await wait_until(lambda: len(runs[0].values(GLUCOSE)) >= 8, what="first 8 records")
         await runs[0].stop()
         for _ in range(5):
             meter._take(ward.clock.now())
         asked = len(meter.requests)
-        runs.append(Run(BleDriver(spec, DriverCounters())))
+        runs.append(Run(BleDriver(spec, DriverCounters()), tmp_path))
         await wait_until(lambda: len(runs[1].values(GLUCOSE)) >= 5, what="5 new records")
         await ward.clock.sleep(3)
     finally:
@@ -223,7 +237,7 @@ async def test_cuff_resending_a_measurement_whose_confirmation_was_lost_is_dedup
             cuff,
             lambda s, p: s is not cuff.controller and len(p) == 5 and p[4] == ATT_CONFIRM,
         )
-        run = Run(BleDriver(spec, DriverCounters()))
+        run = Run(BleDriver(spec, DriverCounters()), tmp_path)
         await wait_until(lambda: bool(fired) and not cuff.connected, what="confirmation cut")
         await cuff.walk_back_in_range()
         await wait_until(lambda: not cuff.unsent and len(cuff.store) == 3, what="cuff emptied")
