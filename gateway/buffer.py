@@ -39,6 +39,7 @@ from gateway.model import (
     Measurement,
     Record,
     TwinSnapshot,
+    WaveformChunk,
 )
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,9 @@ GAP_PRIORITY = PRIORITY["twin"]
 BACKLOG_PRIORITY = PRIORITY["numeric"]
 #: A backlog spanning more rows than this shares the send window between oldest and newest.
 DEEP_BACKLOG_ROWS = 2000
+#: Acknowledged rows are deleted in one transaction per this many seconds or rows.
+ACK_FLUSH_S = 1.0
+ACK_FLUSH_ROWS = 512
 _MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -196,6 +200,12 @@ class Buffer:
         self.min_free_bytes = min_free_bytes
         self.evicted_records = 0
         self.eviction_runs = 0
+        #: Totals since open, for metrics and ``edgetwin bench`` (disk bytes per payload byte).
+        self.committed_payload_bytes = 0
+        self.committed_records = 0
+        self.committed_samples = 0  # a waveform chunk counts its samples
+        self._pending_acks: set[int] = set()
+        self._last_ack_flush = time.monotonic()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgetwin-buffer")
         self._db: sqlite3.Connection | None = None
         self._next_seq: dict[str, int] = {}
@@ -219,6 +229,8 @@ class Buffer:
 
     async def close(self) -> None:
         if self._db is not None:
+            with contextlib.suppress(BufferError_):
+                await self.flush_acks()  # not fatal: those rows are sent again next time
             await self._run(self._close_sync)
         self._executor.shutdown(wait=True)
 
@@ -297,15 +309,27 @@ class Buffer:
     # -- writing -------------------------------------------------------------------------
 
     async def commit(
-        self, records: Sequence[Record], patient_of: Callable[[str], str]
+        self,
+        records: Sequence[Record],
+        patient_of: Callable[[str], str],
+        last_seen: dict[str, int] | None = None,
     ) -> dict[str, tuple[int, int]]:
-        """Number and store records durably; return each stream's (first, last) numbers."""
+        """Number and store records durably; return each stream's (first, last) numbers.
+
+        ``last_seen`` (device -> wall ns) updates the devices' last-seen times in the same
+        transaction (one WAL commit instead of two).
+        """
         if not records:
+            if last_seen:
+                await self.touch_devices(last_seen)
             return {}
-        return await self._run(self._commit_sync, records, patient_of)
+        return await self._run(self._commit_sync, records, patient_of, last_seen)
 
     def _commit_sync(
-        self, records: Sequence[Record], patient_of: Callable[[str], str]
+        self,
+        records: Sequence[Record],
+        patient_of: Callable[[str], str],
+        last_seen: dict[str, int] | None = None,
     ) -> dict[str, tuple[int, int]]:
         db = self._require_db()
         by_stream: dict[str, list[Record]] = defaultdict(list)
@@ -317,6 +341,7 @@ class Buffer:
                 by_stream[record.stream_id].append(record)
         numbered: dict[str, tuple[int, int]] = {}
         new_next: dict[str, int] = {}
+        payload_bytes = records_n = samples_n = 0
         now = time.time_ns()
         try:
             db.execute("BEGIN IMMEDIATE")
@@ -343,6 +368,11 @@ class Buffer:
                     compression=self.compression,
                 )
                 last = seq + len(batch) - 1
+                payload_bytes += len(payload)
+                records_n += len(batch)
+                samples_n += sum(
+                    len(r.samples) if isinstance(r, WaveformChunk) else 1 for r in batch
+                )
                 db.execute(
                     "INSERT INTO outbox (priority, stream_id, kind, seq_first, seq_last, n, "
                     "created_ns, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -374,6 +404,11 @@ class Buffer:
                     "updated_ns = excluded.updated_ns",
                     [(c.device_id, c.key, c.value, now) for c in checkpoints],
                 )
+            if last_seen:
+                db.executemany(
+                    "UPDATE devices SET last_seen_ns = ? WHERE device_id = ?",
+                    [(ns, dev) for dev, ns in last_seen.items()],
+                )
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             _rollback(db)
@@ -386,6 +421,9 @@ class Buffer:
             _rollback(db)
             raise
         self._next_seq.update(new_next)
+        self.committed_payload_bytes += payload_bytes
+        self.committed_records += records_n
+        self.committed_samples += samples_n
         self._evict_sync(force=False)
         return numbered
 
@@ -582,6 +620,8 @@ class Buffer:
         ``limit``): oldest first, but when the backlog is deep, half of the places go to the
         newest rows so live data is not starved while an hour of backlog drains.
         """
+        if self._pending_acks:
+            exclude = exclude | self._pending_acks
         return await self._run(self._unsent_sync, limit, exclude, backlog)
 
     def _unsent_sync(
@@ -628,28 +668,54 @@ class Buffer:
         return urgent + picked
 
     async def ack(self, ids: Sequence[int]) -> None:
-        """The broker has these rows: delete them and advance the per-stream counters."""
-        if ids:
-            await self._run(self._ack_sync, list(ids))
+        """The broker has these rows: delete them and advance the per-stream counters.
+
+        Deletions are grouped: acknowledged ids wait in memory (and are no longer offered by
+        :meth:`unsent`) until :data:`ACK_FLUSH_S` has passed or :data:`ACK_FLUSH_ROWS`
+        gathered, then go in one transaction. Each small delete would otherwise rewrite the
+        same pages and fsync the WAL again (SD card wear). A power cut before the flush
+        only means those rows are sent again, which receivers drop by sequence number.
+        """
+        self._pending_acks.update(ids)
+        now = time.monotonic()
+        if len(self._pending_acks) >= ACK_FLUSH_ROWS or now - self._last_ack_flush >= ACK_FLUSH_S:
+            await self.flush_acks()
+
+    async def flush_acks(self) -> None:
+        """Delete the rows acknowledged so far (see :meth:`ack`)."""
+        self._last_ack_flush = time.monotonic()
+        if self._pending_acks:
+            ids, self._pending_acks = sorted(self._pending_acks), set()
+            try:
+                await self._run(self._ack_sync, ids)
+            except BaseException:
+                self._pending_acks.update(ids)
+                raise
 
     def _ack_sync(self, ids: list[int]) -> None:
         db = self._require_db()
         try:
             db.execute("BEGIN IMMEDIATE")
-            for row_id in ids:
-                row = db.execute(
-                    "SELECT stream_id, n, seq_last, kind FROM outbox WHERE id = ?", (row_id,)
-                ).fetchone()
-                if row is None:
-                    continue  # acknowledged twice (a resend): nothing more to do
-                db.execute("DELETE FROM outbox WHERE id = ?", (row_id,))
-                if row[3] == "gap":
-                    continue  # a gap report carries no records of its own
-                db.execute(
-                    "UPDATE streams SET acked = acked + ?, acked_seq = max(acked_seq, ?) "
-                    "WHERE stream_id = ?",
-                    (row[1], row[2], row[0]),
-                )
+            per_stream: dict[str, list[int]] = {}  # stream -> [records, highest seq]
+            for first in range(0, len(ids), 500):
+                chunk = ids[first : first + 500]
+                marks = ",".join("?" * len(chunk))
+                for stream_id, n, seq_last, kind in db.execute(
+                    f"SELECT stream_id, n, seq_last, kind FROM outbox WHERE id IN ({marks})",  # noqa: S608
+                    chunk,
+                ).fetchall():
+                    if kind == "gap":
+                        continue  # a gap report carries no records of its own
+                    counts = per_stream.setdefault(stream_id, [0, 0])
+                    counts[0] += n
+                    counts[1] = max(counts[1], seq_last)
+                # rows acknowledged twice (a resend) are simply gone already
+                db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)  # noqa: S608
+            db.executemany(
+                "UPDATE streams SET acked = acked + ?, acked_seq = max(acked_seq, ?) "
+                "WHERE stream_id = ?",
+                [(n, seq, stream) for stream, (n, seq) in per_stream.items()],
+            )
             db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('last_ack_ns', ?)", (str(time.time_ns()),)
             )
@@ -659,6 +725,7 @@ class Buffer:
             raise _translate(exc, "record acknowledgements") from exc
 
     async def stats(self) -> BufferStats:
+        await self.flush_acks()
         return await self._run(self._stats_sync)
 
     def _stats_sync(self) -> BufferStats:

@@ -24,6 +24,7 @@ from typing import Any, TypeGuard
 from urllib.parse import quote
 
 from gateway import codes
+from gateway.envelope import wave_samples
 from gateway.errors import EdgeTwinError
 from gateway.model import Quality
 
@@ -386,12 +387,15 @@ class _Envelope:
         obs, record, quality, flags = self._observation(sample, mdc, None, codes.label_for(mdc))
         start = sample.get("start_ns")
         period = sample.get("period_ns")
-        data = sample.get("samples")
+        try:
+            data = wave_samples(sample)
+        except ValueError as exc:
+            raise MappingError(str(exc)) from None
         gain = sample.get("gain", 1.0)
         offset = sample.get("offset", 0.0)
         if not _is_int(period) or period <= 0:
             raise MappingError("wave sample needs a positive integer 'period_ns'")
-        if not isinstance(data, list) or not all(_is_number(x) for x in data):
+        if not all(_is_number(x) for x in data):
             raise MappingError("wave sample 'samples' must be a list of numbers")
         if not (_is_number(gain) and math.isfinite(gain)) or not (
             _is_number(offset) and math.isfinite(offset)

@@ -124,9 +124,10 @@ class Pipeline:
         batch = batch + self.twins.observe(batch, ReceiveTime.now())
         attempt = 0
         backoff = Backoff(base_s=0.2, cap_s=5.0)
+        seen, self.last_seen_ns = self.last_seen_ns, {}
         while True:
             try:
-                await self.buffer.commit(batch, self.patient_of)
+                await self.buffer.commit(batch, self.patient_of, seen)
                 break
             except BufferError_ as exc:
                 self.commit_failures += 1
@@ -138,8 +139,3 @@ class Pipeline:
                 await asyncio.sleep(backoff.delay(attempt))
                 attempt += 1
         self.wake.set()
-        seen, self.last_seen_ns = self.last_seen_ns, {}
-        try:
-            await self.buffer.touch_devices(seen)
-        except BufferError_ as exc:
-            log.warning("cannot record last-seen times: %s", exc)

@@ -180,6 +180,7 @@ class UplinkWorker:
                         rows_by_id[row.id] = row
                         self.metrics.published_rows += 1
                 if not inflight:
+                    await self.buffer.flush_acks()  # nothing in flight: settle the deletes
                     self.idle.set()
                     waker = asyncio.create_task(self.wake.wait())
                     try:

@@ -26,6 +26,7 @@ from conftest import wait_until
 
 from drivers.base import DeviceSpec, DriverCounters
 from drivers.registry import driver_factory
+from gateway.envelope import wave_samples
 from gateway.errors import DeviceError
 from gateway.model import DeviceEvent, Measurement, Record, WaveformChunk
 from hil.serial_sim.base import Fate, Sent, SimulatorBase
@@ -134,6 +135,8 @@ def bodies_samples(bodies: Iterable[dict[str, Any]]) -> Samples:
     by_stream: dict[str, dict[int, dict[str, Any]]] = defaultdict(dict)
     for body in bodies:
         for sample in body.get("samples", []):
+            if "samples_b64" in sample:  # packed wave samples, read as a consumer would
+                sample = {**sample, "samples": wave_samples(sample)}
             by_stream[body["stream"]][sample["seq"]] = sample
     return {s: [v for _, v in sorted(seqs.items())] for s, seqs in by_stream.items()}
 
