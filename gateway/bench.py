@@ -458,7 +458,7 @@ async def _alarm_latency(
     listener.cancel()
     await asyncio.gather(listener, return_exceptions=True)
     if len(latencies) >= 2:
-        q = statistics.quantiles(latencies, n=100)
+        q = statistics.quantiles(latencies, n=100, method="inclusive")
         r.alarm_latency_ms = {
             "p50": round(q[49], 2),
             "p99": round(q[98], 2),

@@ -207,6 +207,12 @@ class Buffer:
         self._pending_acks: set[int] = set()
         self._last_ack_flush = time.monotonic()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgetwin-buffer")
+        # the uplink reads the outbox on its own connection and thread (WAL: readers do not
+        # wait for the writer), so a large commit never stalls the send window
+        self._read_executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="edgetwin-buffer-read"
+        )
+        self._reader: sqlite3.Connection | None = None
         self._db: sqlite3.Connection | None = None
         self._next_seq: dict[str, int] = {}
 
@@ -232,7 +238,24 @@ class Buffer:
             with contextlib.suppress(BufferError_):
                 await self.flush_acks()  # not fatal: those rows are sent again next time
             await self._run(self._close_sync)
+        await asyncio.get_running_loop().run_in_executor(self._read_executor, self._close_reader)
         self._executor.shutdown(wait=True)
+        self._read_executor.shutdown(wait=True)
+
+    def _close_reader(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def _require_reader(self) -> sqlite3.Connection:
+        """The read connection (created in, and only used from, the read thread)."""
+        self._require_db()
+        if self._reader is None:
+            reader = sqlite3.connect(self.path, isolation_level=None)
+            reader.execute("PRAGMA busy_timeout=5000")
+            reader.execute("PRAGMA query_only=1")
+            self._reader = reader
+        return self._reader
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
@@ -622,15 +645,19 @@ class Buffer:
         """
         if self._pending_acks:
             exclude = exclude | self._pending_acks
-        return await self._run(self._unsent_sync, limit, exclude, backlog)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._read_executor, self._unsent_sync, limit, exclude, backlog
+        )
 
     def _unsent_sync(
         self, limit: int, exclude: frozenset[int], backlog: int | None
     ) -> list[OutboxRow]:
-        db = self._require_db()
-        cols = "id, priority, stream_id, kind, seq_first, seq_last, n, created_ns, payload"
+        db = self._require_reader()
+        # pick ids on the small columns first; read only the chosen rows' payloads
+        cols = "id, priority, stream_id, kind, seq_first, seq_last, n, created_ns"
         urgent = [
-            OutboxRow(*row)
+            row
             for row in db.execute(
                 f"SELECT {cols} FROM outbox WHERE priority < ? ORDER BY priority, id LIMIT ?",  # noqa: S608
                 (BACKLOG_PRIORITY, limit + len(exclude)),
@@ -639,9 +666,9 @@ class Buffer:
         ][:limit]
         room = limit - len(urgent) if backlog is None else min(backlog, limit - len(urgent))
         if room <= 0:
-            return urgent
+            return self._with_payloads(db, urgent)
         oldest = [
-            OutboxRow(*row)
+            row
             for row in db.execute(
                 f"SELECT {cols} FROM outbox WHERE priority >= ? ORDER BY priority, id LIMIT ?",  # noqa: S608
                 (BACKLOG_PRIORITY, room + len(exclude)),
@@ -652,10 +679,10 @@ class Buffer:
             "SELECT max(id) - min(id) FROM outbox WHERE priority >= ?", (BACKLOG_PRIORITY,)
         ).fetchone()[0]
         if span is None or span < DEEP_BACKLOG_ROWS or room < 2:
-            return urgent + oldest[:room]
+            return self._with_payloads(db, urgent + oldest[:room])
         newest_share = room // 2
         newest = [
-            OutboxRow(*row)
+            row
             for row in db.execute(
                 f"SELECT {cols} FROM outbox WHERE priority >= ? ORDER BY id DESC LIMIT ?",  # noqa: S608
                 (BACKLOG_PRIORITY, newest_share + len(exclude) + room),
@@ -663,9 +690,27 @@ class Buffer:
             if row[0] not in exclude
         ]
         picked = oldest[: room - newest_share]
-        taken = {r.id for r in picked}
-        picked += [r for r in newest if r.id not in taken][:newest_share]
-        return urgent + picked
+        taken = {r[0] for r in picked}
+        picked += [r for r in newest if r[0] not in taken][:newest_share]
+        return self._with_payloads(db, urgent + picked)
+
+    @staticmethod
+    def _with_payloads(db: sqlite3.Connection, rows: list[Any]) -> list[OutboxRow]:
+        if not rows:
+            return []
+        marks = ",".join("?" * len(rows))
+        payloads = dict(
+            db.execute(
+                f"SELECT id, payload FROM outbox WHERE id IN ({marks})",  # noqa: S608
+                [r[0] for r in rows],
+            ).fetchall()
+        )
+        # a row acknowledged and deleted between the two reads is simply not offered
+        return [
+            OutboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], payloads[r[0]])
+            for r in rows
+            if r[0] in payloads
+        ]
 
     async def ack(self, ids: Sequence[int]) -> None:
         """The broker has these rows: delete them and advance the per-stream counters.
