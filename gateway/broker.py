@@ -1,6 +1,8 @@
 """Start a private mosquitto on a free loopback port (demo and tests), and stop it.
 
 Readiness is polled (TCP connect with a deadline), never waited for with a fixed sleep.
+Optionally the listener speaks TLS (with client certificates) and the broker enforces an ACL
+file and a password file, as a deployment would (see deploy/mosquitto/).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import shutil
 import socket
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -52,8 +55,35 @@ def wait_for_port(
     raise BrokerUnavailableError(f"mosquitto did not listen on {host}:{port} within {deadline_s} s")
 
 
+@dataclass(frozen=True, slots=True)
+class BrokerTls:
+    """TLS settings of the listener (PEM files; the key readable by the broker's user)."""
+
+    cafile: Path
+    certfile: Path
+    keyfile: Path
+    require_certificate: bool = True
+    use_identity_as_username: bool = True
+    tls_version: str = "tlsv1.2"  # the oldest version accepted
+
+    def lines(self) -> list[str]:
+        return [
+            f"cafile {self.cafile}",
+            f"certfile {self.certfile}",
+            f"keyfile {self.keyfile}",
+            f"tls_version {self.tls_version}",
+            f"require_certificate {str(self.require_certificate).lower()}",
+            f"use_identity_as_username {str(self.use_identity_as_username).lower()}",
+        ]
+
+
 class LocalBroker:
-    """A mosquitto process bound to 127.0.0.1 on a free port, with its own config file."""
+    """A mosquitto process bound to 127.0.0.1 on a free port, with its own config file.
+
+    Defaults: plain MQTT, anonymous clients allowed. With ``tls``, ``acl_file`` or
+    ``password_file``, anonymous clients are refused unless ``allow_anonymous`` says otherwise.
+    ``extra_config`` lines come last, after the listener.
+    """
 
     def __init__(
         self,
@@ -61,14 +91,59 @@ class LocalBroker:
         port: int | None = None,
         persistence: bool = False,
         extra_config: str = "",
+        *,
+        tls: BrokerTls | None = None,
+        acl_file: Path | None = None,
+        password_file: Path | None = None,
+        allow_anonymous: bool | None = None,
+        per_listener_settings: bool = False,
     ) -> None:
         self.workdir = workdir
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.persistence = persistence
         self.extra_config = extra_config
+        self.tls = tls
+        self.acl_file = acl_file
+        self.password_file = password_file
+        self.allow_anonymous = (
+            allow_anonymous
+            if allow_anonymous is not None
+            else tls is None and acl_file is None and password_file is None
+        )
+        self.per_listener_settings = per_listener_settings
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = workdir / "mosquitto.log"
+
+    def _security_lines(self) -> list[str]:
+        lines = [f"allow_anonymous {str(self.allow_anonymous).lower()}"]
+        if self.acl_file is not None:
+            lines.append(f"acl_file {self.acl_file}")
+        if self.password_file is not None:
+            lines.append(f"password_file {self.password_file}")
+        return lines
+
+    def config_lines(self) -> list[str]:
+        """The generated mosquitto.conf, line by line."""
+        # per_listener_settings moves the security options below the listener they guard
+        security = self._security_lines()
+        return [
+            # started as root, mosquitto would drop to the 'mosquitto' user and could not
+            # read files in private temporary folders; stay the user that started it
+            f"user {pwd.getpwuid(os.geteuid()).pw_name}",
+            f"per_listener_settings {str(self.per_listener_settings).lower()}",
+            *([] if self.per_listener_settings else security),
+            f"persistence {'true' if self.persistence else 'false'}",
+            f"persistence_location {self.workdir}/",
+            "log_dest stderr",
+            "log_type error",
+            "log_type warning",
+            "max_queued_messages 100000",
+            f"listener {self.port} {self.host}",
+            *(security if self.per_listener_settings else []),
+            *(self.tls.lines() if self.tls is not None else []),
+            self.extra_config,
+        ]
 
     def start(self, deadline_s: float = 10.0) -> None:
         binary = find_mosquitto()
@@ -78,21 +153,7 @@ class LocalBroker:
             )
         self.workdir.mkdir(parents=True, exist_ok=True)
         conf = self.workdir / "mosquitto.conf"
-        lines = [
-            # started as root, mosquitto would drop to the 'mosquitto' user and could not
-            # read files in private temporary folders; stay the user that started it
-            f"user {pwd.getpwuid(os.geteuid()).pw_name}",
-            f"listener {self.port} {self.host}",
-            "allow_anonymous true",
-            f"persistence {'true' if self.persistence else 'false'}",
-            f"persistence_location {self.workdir}/",
-            "log_dest stderr",
-            "log_type error",
-            "log_type warning",
-            "max_queued_messages 100000",
-            self.extra_config,
-        ]
-        conf.write_text("\n".join(lines) + "\n")
+        conf.write_text("\n".join(self.config_lines()) + "\n")
         log = self.log_path.open("ab")
         try:
             self.proc = subprocess.Popen(

@@ -41,6 +41,7 @@ from gateway.model import (
     TwinSnapshot,
     WaveformChunk,
 )
+from gateway.sealing import Sealer, SealingError, outbox_aad
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -190,8 +191,10 @@ class Buffer:
         min_free_bytes: int = 0,
         encoding: str = "json",
         compression: str = "none",
+        sealer: Sealer | None = None,
     ) -> None:
         self.path = path
+        self.sealer = sealer
         self.encoding = encoding
         self.compression = compression
         self.gateway = gateway
@@ -205,6 +208,8 @@ class Buffer:
         self.committed_records = 0
         self.committed_samples = 0  # a waveform chunk counts its samples
         self._pending_acks: set[int] = set()
+        self._sealed_after_id = 0  # rows above this id are sealed (encryption at rest)
+        self.unreadable_rows: set[int] = set()  # sealed rows that failed authentication
         self._last_ack_flush = time.monotonic()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="edgetwin-buffer")
         # the uplink reads the outbox on its own connection and thread (WAL: readers do not
@@ -228,8 +233,9 @@ class Buffer:
         min_free_bytes: int = 0,
         encoding: str = "json",
         compression: str = "none",
+        sealer: Sealer | None = None,
     ) -> Buffer:
-        buffer = cls(path, gateway, site, max_bytes, min_free_bytes, encoding, compression)
+        buffer = cls(path, gateway, site, max_bytes, min_free_bytes, encoding, compression, sealer)
         await buffer._run(buffer._open_sync)
         return buffer
 
@@ -281,10 +287,69 @@ class Buffer:
                 if src.exists():
                     src.rename(Path(f"{aside}{suffix}"))
             self._db = self._connect_checked()
+        if not self._check_sealing(self._db):
+            self._move_aside("was sealed with another key")
+            self._db = self._connect_checked()
+            self._check_sealing(self._db)
         db = self._db
         self._next_seq = {
             row[0]: row[1] for row in db.execute("SELECT stream_id, next_seq FROM streams")
         }
+
+    def _move_aside(self, why: str) -> None:
+        assert self._db is not None
+        self._db.close()
+        aside = self.path.with_name(f"{self.path.name}.aside-{time.strftime('%Y%m%dT%H%M%S')}")
+        log.error(
+            "buffer %s %s; moved aside to %s and starting a fresh buffer (the old rows "
+            "open with the old key file)",
+            self.path,
+            why,
+            aside,
+        )
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(f"{self.path}{suffix}")
+            if src.exists():
+                src.rename(Path(f"{aside}{suffix}"))
+
+    def _check_sealing(self, db: sqlite3.Connection) -> bool:
+        """Reconcile the file's sealing bookkeeping with the configured key.
+
+        False: the file was sealed with another key (the caller moves it aside). Sealed
+        rows without a configured key are an error that names the fix.
+        """
+
+        def meta(key: str) -> str | None:
+            row = db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            return None if row is None else str(row[0])
+
+        stored_id = meta("seal_key_id")
+        after = int(meta("sealed_after_id") or 0)
+        (max_id,) = db.execute("SELECT coalesce(max(id), 0) FROM outbox").fetchone()
+        if self.sealer is None:
+            if stored_id is not None and max_id > after:
+                raise BufferError_(
+                    f"buffer {self.path} holds rows sealed with key {stored_id}; set "
+                    "[buffer] key_file to that key (or move the file aside to start afresh)"
+                )
+            if stored_id is not None:
+                db.execute("DELETE FROM meta WHERE key IN ('seal_key_id', 'sealed_after_id')")
+            return True
+        key_id = self.sealer.key_id.hex()
+        if stored_id is None:
+            # switched on now: rows already queued stay plaintext, new ones are sealed
+            db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                [("seal_key_id", key_id), ("sealed_after_id", str(max_id))],
+            )
+            after = max_id
+        elif stored_id != key_id and max_id > after:
+            log.error("buffer sealed with key %s, configured key is %s", stored_id, key_id)
+            return False
+        elif stored_id != key_id:
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('seal_key_id', ?)", (key_id,))
+        self._sealed_after_id = after
+        return True
 
     def _connect_checked(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
@@ -392,6 +457,10 @@ class Buffer:
                 )
                 last = seq + len(batch) - 1
                 payload_bytes += len(payload)
+                if self.sealer is not None:
+                    payload = self.sealer.seal(
+                        payload, outbox_aad(stream_id, first.kind, seq, last)
+                    )
                 records_n += len(batch)
                 samples_n += sum(
                     len(r.samples) if isinstance(r, WaveformChunk) else 1 for r in batch
@@ -546,6 +615,10 @@ class Buffer:
                         reason="evicted: disk budget reached",
                         t_ns=now,
                     )
+                    if self.sealer is not None:
+                        payload = self.sealer.seal(
+                            payload, outbox_aad(stream_id, "gap", first, last)
+                        )
                     db.execute(
                         "INSERT INTO outbox (priority, stream_id, kind, seq_first, seq_last, n, "
                         "created_ns, payload) VALUES (?, ?, 'gap', ?, ?, 0, ?, ?)",
@@ -643,8 +716,8 @@ class Buffer:
         ``limit``): oldest first, but when the backlog is deep, half of the places go to the
         newest rows so live data is not starved while an hour of backlog drains.
         """
-        if self._pending_acks:
-            exclude = exclude | self._pending_acks
+        if self._pending_acks or self.unreadable_rows:
+            exclude = exclude | self._pending_acks | self.unreadable_rows
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._read_executor, self._unsent_sync, limit, exclude, backlog
@@ -694,8 +767,7 @@ class Buffer:
         picked += [r for r in newest if r[0] not in taken][:newest_share]
         return self._with_payloads(db, urgent + picked)
 
-    @staticmethod
-    def _with_payloads(db: sqlite3.Connection, rows: list[Any]) -> list[OutboxRow]:
+    def _with_payloads(self, db: sqlite3.Connection, rows: list[Any]) -> list[OutboxRow]:
         if not rows:
             return []
         marks = ",".join("?" * len(rows))
@@ -706,11 +778,29 @@ class Buffer:
             ).fetchall()
         )
         # a row acknowledged and deleted between the two reads is simply not offered
-        return [
-            OutboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], payloads[r[0]])
-            for r in rows
-            if r[0] in payloads
-        ]
+        out: list[OutboxRow] = []
+        for r in rows:
+            if r[0] not in payloads:
+                continue
+            try:
+                payload = self._open(r, payloads[r[0]])
+            except SealingError as exc:
+                # never sent, never deleted: kept for investigation, skipped from now on
+                self.unreadable_rows.add(r[0])
+                log.error("outbox row %d cannot be opened (%s); skipping it", r[0], exc.reason)
+                continue
+            out.append(OutboxRow(r[0], r[1], r[2], r[3], r[4], r[5], r[6], r[7], payload))
+        return out
+
+    def _open(self, row: Any, payload: bytes) -> bytes:
+        """The plaintext payload of a row (unsealed when encryption at rest is on).
+
+        Rows written before encryption was switched on (ids up to ``sealed_after_id``) are
+        plaintext. A row that fails authentication raises :class:`SealingError`.
+        """
+        if self.sealer is None or row[0] <= self._sealed_after_id:
+            return payload
+        return self.sealer.open(payload, outbox_aad(row[2], row[3], row[4], row[5]))
 
     async def ack(self, ids: Sequence[int]) -> None:
         """The broker has these rows: delete them and advance the per-stream counters.

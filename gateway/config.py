@@ -7,6 +7,7 @@ start on an invalid file. Devices and patients are bound by pseudonymous ids onl
 from __future__ import annotations
 
 import math
+import os
 import re
 import tomllib
 from collections.abc import Mapping
@@ -20,6 +21,7 @@ from edge_models.alarms import Limit, Side
 from gateway.errors import ConfigError
 from gateway.model import AlarmPriority
 from gateway.payload import COMPRESSIONS, ENCODINGS, check_available
+from gateway.tls import key_permission_problem
 from gateway.web.config import StatusConfig, parse_status_table
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
@@ -39,6 +41,9 @@ class MqttConfig:
     ca_file: str | None = None
     cert_file: str | None = None
     key_file: str | None = None
+    tls_reload: bool = True  # reconnect with new cert/key/CA files without a restart
+    tls_reload_interval_s: float = 5.0  # how often the files are checked for changes
+    tls_server_name: str | None = None  # name to verify in the broker's certificate
     enabled: bool = True
     encoding: str = "json"  # or "cbor" for metered links
     compression: str = "none"  # or "zstd"
@@ -51,12 +56,16 @@ class BufferConfig:
     queue_size: int = 10_000
     max_bytes: int = 1 << 30
     min_free_bytes: int = 100 << 20
+    #: seal payloads at rest (gateway.sealing); defaults to on when key_file is set
+    encrypt: bool = False
+    key_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class TwinConfig:
     tau_s: float = 30.0
     snapshot_interval_s: float = 5.0
+    state_save_interval_s: float = 60.0
     stale_after_s: float = 60.0
 
 
@@ -142,6 +151,11 @@ def parse_config(
         ca_file=r.opt_string(mq, "mqtt.ca_file"),
         cert_file=r.opt_string(mq, "mqtt.cert_file"),
         key_file=r.opt_string(mq, "mqtt.key_file"),
+        tls_reload=r.boolean(mq, "mqtt.tls_reload", default=True),
+        tls_reload_interval_s=r.number(
+            mq, "mqtt.tls_reload_interval_s", default=5.0, lo=0.1, hi=3600
+        ),
+        tls_server_name=r.opt_string(mq, "mqtt.tls_server_name"),
         enabled=r.boolean(mq, "mqtt.enabled", default=True),
         encoding=r.choice(mq, "mqtt.encoding", ENCODINGS, "json"),
         compression=r.choice(mq, "mqtt.compression", COMPRESSIONS, "none"),
@@ -151,15 +165,19 @@ def parse_config(
         raise ConfigError(source, "mqtt.encoding", f"a codec available here: {missing}")
     if (mqtt.cert_file is None) != (mqtt.key_file is None):
         raise ConfigError(source, "mqtt.cert_file", "cert_file and key_file given together")
+    mqtt = _check_tls(mqtt, source, base_dir)
 
     bu = r.table(raw, "buffer", required=False)
     r.only(bu, "buffer", set(BufferConfig.__dataclass_fields__))
+    encrypt, key_file = _sealing(r, bu, base_dir)
     buffer = BufferConfig(
         flush_interval_ms=r.integer(bu, "buffer.flush_interval_ms", default=250, lo=1, hi=60000),
         max_batch_records=r.integer(bu, "buffer.max_batch_records", default=2000, lo=1, hi=10**6),
         queue_size=r.integer(bu, "buffer.queue_size", default=10000, lo=10, hi=10**7),
         max_bytes=r.integer(bu, "buffer.max_bytes", default=1 << 30, lo=1 << 20, hi=1 << 44),
         min_free_bytes=r.integer(bu, "buffer.min_free_bytes", default=100 << 20, lo=0, hi=1 << 44),
+        encrypt=encrypt,
+        key_file=key_file,
     )
 
     tw = r.table(raw, "twin", required=False)
@@ -167,6 +185,9 @@ def parse_config(
     twin = TwinConfig(
         tau_s=r.number(tw, "twin.tau_s", default=30.0, lo=0.1, hi=86400),
         snapshot_interval_s=r.number(tw, "twin.snapshot_interval_s", default=5.0, lo=0.1, hi=3600),
+        state_save_interval_s=r.number(
+            tw, "twin.state_save_interval_s", default=60.0, lo=1.0, hi=86400
+        ),
         stale_after_s=r.number(tw, "twin.stale_after_s", default=60.0, lo=1, hi=86400),
     )
 
@@ -250,6 +271,52 @@ def parse_config(
         devices=tuple(devices),
         source=source,
     )
+
+
+def _sealing(r: _Reader, bu: Mapping[str, Any], base_dir: Path | None) -> tuple[bool, str | None]:
+    """``buffer.encrypt`` (default: on when ``buffer.key_file`` is set) and a usable key."""
+    key_file = r.opt_string(bu, "buffer.key_file")
+    if key_file is not None and not Path(key_file).is_absolute() and base_dir is not None:
+        key_file = str((base_dir / key_file).resolve())
+    encrypt = r.boolean(bu, "buffer.encrypt", default=key_file is not None)
+    if encrypt:
+        if key_file is None:
+            raise r.fail(
+                "buffer.key_file",
+                "a key file when buffer.encrypt = true "
+                "(create one with 'edgetwin keys init --key-file PATH')",
+            )
+        from gateway.sealing import load_key
+
+        load_key(key_file)  # a missing, open or malformed key refuses to start, naming the file
+    return encrypt, key_file
+
+
+def _check_tls(mqtt: MqttConfig, source: str, base_dir: Path | None) -> MqttConfig:
+    """TLS files: relative paths are relative to the config file; no credentials in the clear."""
+    if not mqtt.tls:
+        for key in ("ca_file", "cert_file", "key_file", "tls_server_name"):
+            if getattr(mqtt, key) is not None:
+                # a certificate without TLS would send patient data in the clear
+                raise ConfigError(source, "mqtt.tls", f"true when mqtt.{key} is given")
+        return mqtt
+    if base_dir is not None:
+
+        def resolve(path: str | None) -> str | None:
+            # abspath, not resolve(): a symlink swapped on rotation must be followed anew
+            return path if path is None else os.path.abspath(base_dir / path)
+
+        mqtt = replace(
+            mqtt,
+            ca_file=resolve(mqtt.ca_file),
+            cert_file=resolve(mqtt.cert_file),
+            key_file=resolve(mqtt.key_file),
+        )
+    if mqtt.key_file is not None:
+        problem = key_permission_problem(mqtt.key_file)
+        if problem:
+            raise ConfigError(source, "mqtt.key_file", f"a key only its owner can read: {problem}")
+    return mqtt
 
 
 ACVPU = ("A", "C", "V", "P", "U")

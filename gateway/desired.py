@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -61,7 +62,7 @@ def parse_desired(payload: bytes, patients: set[str]) -> DesiredState:
     """Validate a whole document; raise ``ValueError`` naming the first problem."""
     try:
         doc = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ValueError(f"not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise ValueError("the document must be a JSON object")
@@ -150,7 +151,9 @@ class DesiredStateHandler:
         try:
             state = parse_desired(document.encode(), self.patients)
         except ValueError as exc:
-            log.warning("stored desired state v%s no longer valid (%s); ignoring it", version, exc)
+            log.warning(
+                "stored desired state v%s no longer valid (%s); ignoring it", version, _for_log(exc)
+            )
             return
         for record in apply(state, self.twins, ReceiveTime.now()):
             await self.put(record)
@@ -163,7 +166,7 @@ class DesiredStateHandler:
         try:
             state = parse_desired(payload, self.patients)
         except ValueError as exc:
-            log.warning("desired state rejected: %s", exc)
+            log.warning("desired state rejected: %s", _for_log(exc))
             await self._report(None, "rejected", [str(exc)], now)
             return
         if state.version <= self.applied_version:
@@ -175,7 +178,7 @@ class DesiredStateHandler:
                 {"desired_version": str(state.version), "desired_doc": payload.decode()}
             )
         except (ValueError, EdgeTwinError) as exc:
-            log.warning("desired state v%d could not be applied: %s", state.version, exc)
+            log.warning("desired state v%d could not be applied: %s", state.version, _for_log(exc))
             await self._report(state.version, "rejected", [str(exc)], now)
             return
         self.applied_version = state.version
@@ -199,3 +202,12 @@ class DesiredStateHandler:
                 received=now,
             )
         )
+
+
+_PATIENT_PATH = re.compile(r"patients\.[^.:\s]+")
+
+
+def _for_log(exc: BaseException) -> str:
+    """The error for the log, with patient ids replaced (logs carry no patient identifiers;
+    the full message still goes upstream in the reported state)."""
+    return _PATIENT_PATH.sub("patients.<patient>", str(exc))

@@ -15,7 +15,8 @@
     │   └── DiskFullError
     └── UplinkError            the broker refused or dropped us
         ├── BrokerUnavailableError
-        └── PublishRefusedError
+        ├── PublishRefusedError
+        └── TlsError           TLS credentials unusable or refused (names the file and fix)
 
 Callers branch on the class (and on ``reason`` fields), never on message text.
 """
@@ -112,5 +113,10 @@ __all__ = [
     "FramingError",
     "ParseError",
     "PublishRefusedError",
+    "TlsError",
     "UplinkError",
 ]
+
+
+class TlsError(UplinkError):
+    """TLS credentials are unusable (names the file and the fix) or the broker refused them."""

@@ -448,7 +448,8 @@ class Ingestor:
             message = _parse(topic, payload)
         except _Rejected as exc:
             self.stats.rejected += 1
-            log.warning("rejected message on %s: %s", topic, exc)
+            # the last topic level is a stream id, which may carry a patient's id: left out
+            log.warning("rejected message on %s/...: %s", topic.rsplit("/", 1)[0], exc)
             return Outcome(rejected=str(exc))
         if message is None:
             return Outcome()

@@ -42,17 +42,28 @@ def encode_body(body: dict[str, Any], encoding: str = "json", compression: str =
     return raw
 
 
+#: Largest decompressed envelope accepted: a zstd frame can declare or inflate to far more.
+MAX_DECODED_BYTES = 64 * 1024 * 1024
+
+
 def decode_body(payload: bytes) -> dict[str, Any]:
     if payload.startswith(ZSTD_MAGIC):
         import zstandard
 
-        payload = zstandard.ZstdDecompressor().decompress(payload)
-    if payload[:1] == b"{":
-        body: Any = json.loads(payload)
-    else:
-        import cbor2
+        # streamed and capped: decompress() would allocate whatever the frame header declares
+        with zstandard.ZstdDecompressor().stream_reader(payload) as reader:
+            payload = reader.read(MAX_DECODED_BYTES + 1)
+        if len(payload) > MAX_DECODED_BYTES:
+            raise ValueError(f"envelope inflates past {MAX_DECODED_BYTES} bytes")
+    try:
+        if payload[:1] == b"{":
+            body: Any = json.loads(payload)
+        else:
+            import cbor2
 
-        body = cbor2.loads(payload)
+            body = cbor2.loads(payload)
+    except RecursionError:
+        raise ValueError("envelope nested too deeply") from None
     if not isinstance(body, dict):
         raise ValueError("an envelope must be a map")
     return body

@@ -12,11 +12,13 @@ import asyncio
 import logging
 import time
 from collections import Counter
+from collections.abc import Sequence
 
 from gateway.backoff import Backoff
 from gateway.buffer import Buffer
 from gateway.clock import ClockWatch
 from gateway.config import GatewayConfig
+from gateway.device_twin import DeviceTwins
 from gateway.errors import BufferError_
 from gateway.model import (
     Alarm,
@@ -34,11 +36,17 @@ log = logging.getLogger(__name__)
 
 class Pipeline:
     def __init__(
-        self, config: GatewayConfig, buffer: Buffer, twins: PatientTwins, wake: asyncio.Event
+        self,
+        config: GatewayConfig,
+        buffer: Buffer,
+        twins: PatientTwins,
+        wake: asyncio.Event,
+        device_twins: DeviceTwins | None = None,
     ) -> None:
         self.config = config
         self.buffer = buffer
         self.twins = twins
+        self.device_twins = device_twins
         self.wake = wake
         self.queue: asyncio.Queue[Record | None] = asyncio.Queue(maxsize=config.buffer.queue_size)
         self.ingested: Counter[str] = Counter()  # per device
@@ -56,6 +64,10 @@ class Pipeline:
         if device and not isinstance(record, Checkpoint):
             self.ingested[device] += 1
             self.last_seen_ns[device] = record.received.wall_ns
+
+    async def put_many(self, records: Sequence[Record]) -> None:
+        for record in records:
+            await self.put(record)
 
     async def run(self) -> None:
         """Commit batches until :meth:`close` is called, then commit what is left and return."""
@@ -121,7 +133,10 @@ class Pipeline:
                     step / 1e9,
                 )
             )
-        batch = batch + self.twins.observe(batch, ReceiveTime.now())
+        now = ReceiveTime.now()
+        batch = batch + self.twins.observe(batch, now)
+        if self.device_twins is not None:
+            batch = batch + self.device_twins.observe(batch, now)
         attempt = 0
         backoff = Backoff(base_s=0.2, cap_s=5.0)
         seen, self.last_seen_ns = self.last_seen_ns, {}

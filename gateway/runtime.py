@@ -22,18 +22,24 @@ from drivers.registry import driver_factory
 from gateway.buffer import Buffer, BufferStats
 from gateway.config import GatewayConfig
 from gateway.desired import DesiredStateHandler, desired_topic
+from gateway.device_twin import DeviceTwins
 from gateway.errors import EdgeTwinError
-from gateway.model import ReceiveTime, TwinSnapshot, stream_id_for
+from gateway.model import Record
 from gateway.pipeline import Pipeline
 from gateway.sdnotify import Notifier
+from gateway.sealing import Sealer
 from gateway.supervisor import DriverHealth, supervise
 from gateway.sync import UplinkWorker
+from gateway.tls import request_reload
 from gateway.twin import PatientTwins
 from gateway.uplink import MqttUplink, Uplink
 
 log = logging.getLogger(__name__)
 
 BUFFER_FILE = "buffer.sqlite3"
+#: Buffer meta keys holding the twins' saved state (see :meth:`Gateway._persist_twins`).
+PATIENT_TWIN_KEY = "patient_twin_state"
+DEVICE_TWIN_KEY = "device_twin_state"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +78,7 @@ class Gateway:
         self.buffer: Buffer | None = None
         self.started = asyncio.Event()
         self.twins: PatientTwins | None = None
+        self.device_twins: DeviceTwins | None = None
         self.desired: DesiredStateHandler | None = None
         self._baseline: dict[str, tuple[int, int]] = {}
 
@@ -85,6 +92,9 @@ class Gateway:
             min_free_bytes=cfg.buffer.min_free_bytes,
             encoding=cfg.mqtt.encoding,
             compression=cfg.mqtt.compression,
+            sealer=Sealer.from_key_file(cfg.buffer.key_file)
+            if cfg.buffer.encrypt and cfg.buffer.key_file
+            else None,
         )
         self.buffer = buffer
         try:
@@ -96,7 +106,10 @@ class Gateway:
         cfg = self.config
         wake = asyncio.Event()
         twins = PatientTwins(cfg)
-        pipeline = Pipeline(cfg, buffer, twins, wake)
+        device_twins = DeviceTwins(cfg, self.health)
+        resumed = await self._restore_twins(buffer, twins, device_twins)
+        pipeline = Pipeline(cfg, buffer, twins, wake, device_twins)
+        self.device_twins = device_twins
         self.pipeline = pipeline
         self.twins = twins
         desired = DesiredStateHandler(cfg, twins, pipeline.put, buffer.set_meta)
@@ -133,7 +146,9 @@ class Gateway:
             committer = tg.create_task(pipeline.run(), name="pipeline")
             uplink_task = tg.create_task(uplink.run(), name="uplink") if uplink else None
             heartbeat = tg.create_task(self._heartbeat(buffer), name="heartbeat")
-            device_twins = tg.create_task(self._device_twins(pipeline), name="device-twins")
+            if resumed:
+                await pipeline.put_many(resumed)  # alarms a changed limit has ended
+            persist = tg.create_task(self._persist_twins(buffer), name="twin-state")
             drivers = [
                 tg.create_task(
                     supervise(
@@ -168,7 +183,8 @@ class Gateway:
             await pipeline.close()
             await committer
             heartbeat.cancel()
-            device_twins.cancel()
+            persist.cancel()
+            await self._save_twins(buffer)
             watchdog.cancel()
             if status_task is not None:
                 status_task.cancel()
@@ -194,32 +210,43 @@ class Gateway:
             uplink.wake.set()
             await asyncio.sleep(0.05)
 
-    async def _device_twins(self, pipeline: Pipeline) -> None:
-        """Reported state of every device twin, as retained twin records."""
+    async def _restore_twins(
+        self, buffer: Buffer, twins: PatientTwins, device_twins: DeviceTwins
+    ) -> list[Record]:
+        """Resume the twins where the last run saved them (a fresh start if that fails)."""
+        ended: list[Record] = []
+        blob = await buffer.get_meta(PATIENT_TWIN_KEY)
+        if blob:
+            try:
+                ended.extend(twins.restore(blob.encode()))
+                log.info("patient twins resumed from the saved state")
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("patient twin state not resumed (%s); starting fresh", exc)
+        blob = await buffer.get_meta(DEVICE_TWIN_KEY)
+        if blob:
+            try:
+                device_twins.restore(blob.encode())
+                log.info("device twins resumed from the saved state")
+            except (ValueError, KeyError, TypeError) as exc:
+                log.warning("device twin state not resumed (%s); starting fresh", exc)
+        return ended
+
+    async def _save_twins(self, buffer: Buffer) -> None:
+        if self.twins is None or self.device_twins is None:
+            return
+        with contextlib.suppress(EdgeTwinError):
+            await buffer.set_meta(
+                {
+                    PATIENT_TWIN_KEY: self.twins.state().decode(),
+                    DEVICE_TWIN_KEY: self.device_twins.state().decode(),
+                }
+            )
+
+    async def _persist_twins(self, buffer: Buffer) -> None:
+        """Save the twins' state now and then, so a restart resumes their estimates."""
         while True:
-            await asyncio.sleep(self.config.twin.snapshot_interval_s)
-            now = ReceiveTime.now()
-            for device in self.config.devices:
-                h = self.health[device.id]
-                battery = self.twins.battery.get(device.id) if self.twins else None
-                await pipeline.put(
-                    TwinSnapshot(
-                        stream_id=stream_id_for(device.id, "twin"),
-                        patient_id=device.patient,
-                        state={
-                            "device": device.id,
-                            "kind": device.kind,
-                            "connection": h.state,
-                            "restarts": h.restarts,
-                            "crashes": h.crashes,
-                            "parse_errors": h.counters.counts["parse_errors"],
-                            "frames": h.counters.counts["frames"],
-                            "last_error": h.counters.last_error,
-                            "battery_percent": battery,
-                        },
-                        received=now,
-                    )
-                )
+            await asyncio.sleep(self.config.twin.state_save_interval_s)
+            await self._save_twins(buffer)
 
     async def _heartbeat(self, buffer: Buffer) -> None:
         while True:
@@ -296,3 +323,6 @@ def install_signal_handlers(stop: asyncio.Event) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    # SIGHUP (systemctl reload): pick up rotated TLS certificates and keys now
+    with contextlib.suppress(NotImplementedError, RuntimeError):
+        loop.add_signal_handler(signal.SIGHUP, request_reload)

@@ -2,14 +2,20 @@
 
 Nothing outside this module imports aiomqtt, so moving to another aiomqtt line (or another
 client) touches one file. ``publish`` returns only after the broker's PUBACK (QoS 1).
+
+With ``tls``, the credentials are checked and the context built by :mod:`gateway.tls`; when
+the files change (or :func:`gateway.tls.request_reload` is called) the uplink finishes the
+publishes in flight, then ends the session with an :class:`UplinkError` so the worker
+reconnects with the new files. Unacknowledged rows stay in the outbox: nothing is lost.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import json
-import ssl
+import logging
 import time
 from collections.abc import AsyncIterator
 from types import TracebackType
@@ -19,10 +25,15 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from gateway import envelope
+from gateway import envelope, tls
 from gateway.config import MqttConfig
 from gateway.errors import BrokerUnavailableError, PublishRefusedError, UplinkError
 from gateway.payload import content_type
+
+log = logging.getLogger(__name__)
+
+#: how long a rotation waits for the publishes in flight to be acknowledged
+ROTATION_DRAIN_S = 5.0
 
 #: paho message ids of the publishes made by the current task (see ``_watch_pubacks``).
 _MIDS: contextvars.ContextVar[list[int]] = contextvars.ContextVar("edgetwin_mids")
@@ -54,6 +65,13 @@ class MqttUplink:
         self.site = site
         self._client: aiomqtt.Client | None = None
         self._status_topic = envelope.status_topic(site, gateway_id)
+        #: the client certificate of the current connection (None without mutual TLS)
+        self.certificate: tls.CertificateInfo | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._rotate = asyncio.Event()  # set: end this session, reconnect with new files
+        self._in_flight = 0
+        self._drained = asyncio.Event()
+        self._drained.set()
 
     def _status(self, state: str) -> bytes:
         return json.dumps(
@@ -70,15 +88,34 @@ class MqttUplink:
         props.SessionExpiryInterval = self.cfg.session_expiry_s
         return props
 
-    def _tls_context(self) -> ssl.SSLContext | None:
+    def _tls_context(self) -> tls.ClientContext | None:
         if not self.cfg.tls:
             return None
-        context = ssl.create_default_context(cafile=self.cfg.ca_file)
-        if self.cfg.cert_file and self.cfg.key_file:
-            context.load_cert_chain(self.cfg.cert_file, self.cfg.key_file)
+        context = tls.build_context(self.cfg, expected_cn=self.gateway_id)
+        if self.cfg.cert_file:
+            self.certificate = tls.read_certificate(self.cfg.cert_file)
         return context
 
     async def __aenter__(self) -> Self:
+        # the files are stamped before they are read: a change during connect is noticed
+        watch = (
+            tls.CredentialWatch(self.cfg, expected_cn=self.gateway_id)
+            if self.cfg.tls and self.cfg.tls_reload
+            else None
+        )
+        try:
+            await self._connect()
+        except BaseException:
+            if watch is not None:
+                watch.close()
+            raise
+        if watch is not None:
+            self._watch_task = asyncio.create_task(self._watch(watch), name="uplink-tls-watch")
+        await self.publish(self._status_topic, self._status("online"), retain=True)
+        return self
+
+    async def _connect(self) -> None:
+        context = self._tls_context()
         will = aiomqtt.Will(self._status_topic, self._status("offline"), qos=1, retain=True)
         client = aiomqtt.Client(
             self.cfg.host,
@@ -93,21 +130,36 @@ class MqttUplink:
             keepalive=self.cfg.keepalive_s,
             timeout=10,
             max_inflight_messages=self.cfg.inflight_window,
-            tls_context=self._tls_context(),
+            tls_context=context,
         )
         # Our window bounds concurrent publishes; aiomqtt would warn above 10.
         client.pending_calls_threshold = self.cfg.inflight_window + 1
         try:
-            await client.__aenter__()
+            await _open(client, context)
         except aiomqtt.MqttError as exc:
+            if context is not None and context.failure is not None:
+                raise tls.handshake_error(context.failure, self.cfg) from exc
             raise BrokerUnavailableError(
                 f"cannot connect to MQTT broker {self.cfg.host}:{self.cfg.port}: {exc}"
             ) from exc
         self._client = client
         self._reasons: dict[int, Any] = {}
         _watch_pubacks(client, self._reasons)
-        await self.publish(self._status_topic, self._status("online"), retain=True)
-        return self
+
+    async def _watch(self, watch: tls.CredentialWatch) -> None:
+        try:
+            reason = await watch.changed()
+        finally:
+            watch.close()
+        log.info("%s: reconnecting to the broker with the new TLS credentials", reason)
+        tls.METRICS.reloads += 1
+        self._rotate.set()
+
+    async def _end_for_rotation(self) -> None:
+        """Let the publishes in flight get their PUBACKs, then end the session."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._drained.wait(), ROTATION_DRAIN_S)
+        raise UplinkError("TLS credentials changed: reconnecting with them (data stays queued)")
 
     async def __aexit__(
         self,
@@ -115,6 +167,10 @@ class MqttUplink:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        watch, self._watch_task = self._watch_task, None
+        if watch is not None:
+            watch.cancel()
+            await asyncio.gather(watch, return_exceptions=True)
         client, self._client = self._client, None
         if client is None:
             return
@@ -136,16 +192,23 @@ class MqttUplink:
     async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
         if self._client is None:
             raise UplinkError("publish on a closed uplink")
+        if self._rotate.is_set():
+            await self._end_for_rotation()
         props = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
         props.ContentType, props.PayloadFormatIndicator = content_type(payload)
         mids: list[int] = []
         token = _MIDS.set(mids)
+        self._in_flight += 1
+        self._drained.clear()
         try:
             await self._client.publish(topic, payload, qos=1, retain=retain, properties=props)
         except aiomqtt.MqttError as exc:
             raise UplinkError(f"publish to {topic} failed: {exc}") from exc
         finally:
             _MIDS.reset(token)
+            self._in_flight -= 1
+            if not self._in_flight:
+                self._drained.set()
         reason = self._reasons.pop(mids[0], None) if mids else None
         if reason is not None and getattr(reason, "is_failure", False):
             # MQTT 5: a PUBACK can refuse the message (e.g. 0x87 not authorised by the ACL).
@@ -167,13 +230,61 @@ class MqttUplink:
         """Messages of our subscriptions as (topic, payload) until the connection ends."""
         if self._client is None:
             raise UplinkError("messages of a closed uplink")
+        incoming = self._client.messages
+        while True:
+            message = await self._next_message(incoming)
+            if message is None:
+                await self._end_for_rotation()
+                return
+            payload = message.payload
+            if isinstance(payload, bytes | bytearray):
+                yield str(message.topic), bytes(payload)
+
+    async def _next_message(
+        self, incoming: AsyncIterator[aiomqtt.Message]
+    ) -> aiomqtt.Message | None:
+        """The next message, or None when a credential rotation ends the session first."""
+        receive = asyncio.ensure_future(anext(incoming))
+        rotate = asyncio.ensure_future(self._rotate.wait())
         try:
-            async for message in self._client.messages:
-                payload = message.payload
-                if isinstance(payload, bytes | bytearray):
-                    yield str(message.topic), bytes(payload)
+            await asyncio.wait({receive, rotate}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            rotate.cancel()
+            if not receive.done():
+                receive.cancel()
+                await asyncio.gather(receive, return_exceptions=True)
+        if receive.cancelled():
+            return None
+        try:
+            return receive.result()
         except aiomqtt.MqttError as exc:
             raise UplinkError(f"receiving messages failed: {exc}") from exc
+
+
+async def _open(client: aiomqtt.Client, context: tls.ClientContext | None) -> None:
+    """Connect; with TLS, end the wait for CONNACK as soon as a TLS alert closed the link.
+
+    With TLS 1.3 the broker judges our certificate after the handshake; paho then only logs
+    the alert and aiomqtt would wait for its whole timeout.
+    """
+    if context is None:
+        await client.__aenter__()
+        return
+    failed = asyncio.Event()
+    context.on_failure = failed.set  # called by the socket's recv, in the loop's thread
+    connect = asyncio.ensure_future(client.__aenter__())
+    alert = asyncio.ensure_future(failed.wait())
+    try:
+        await asyncio.wait({connect, alert}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        context.on_failure = None
+        alert.cancel()
+        if not connect.done():
+            connect.cancel()
+            await asyncio.gather(connect, return_exceptions=True)
+    if connect.cancelled():
+        raise aiomqtt.MqttError("the broker closed the TLS connection before CONNACK")
+    connect.result()
 
 
 def _watch_pubacks(client: aiomqtt.Client, reasons: dict[int, Any]) -> None:

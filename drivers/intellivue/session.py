@@ -391,11 +391,10 @@ class IntelliVueSession:
             # No absolute time: anchor the relative clock at our own receive time.
             self._stream.anchor = Anchor(received.wall_ns, event.rel_time)
         log.info(
-            "device %s: associated with %s %s (bed %s) on %s",
+            "device %s: associated with %s %s on %s",  # no bed label: logs name no patient
             self.spec.id,
             event.manufacturer,
             event.model,
-            event.bed_label,
             self.port,
         )
 

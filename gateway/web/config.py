@@ -11,12 +11,16 @@
 
 from __future__ import annotations
 
+import logging
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gateway.errors import ConfigError
+
+log = logging.getLogger(__name__)
 
 _KEYS = ("enabled", "host", "port", "token_file")
 #: Longest token accepted from ``token_file`` (a guard against pointing it at a big file).
@@ -36,12 +40,21 @@ class StatusConfig:
         if self.token_file is None:
             return None
         key = "status.token_file"
+        path = Path(self.token_file)
         try:
-            raw = Path(self.token_file).read_bytes()[: MAX_TOKEN_BYTES + 1]
+            raw = path.read_bytes()[: MAX_TOKEN_BYTES + 1]
+            mode = stat.S_IMODE(path.stat().st_mode)
         except OSError as exc:
             raise ConfigError(
                 self.source, key, f"a readable file holding the token ({exc})"
             ) from None
+        if mode & 0o007:
+            log.warning(
+                "status token file %s is accessible to every local user (mode %04o): "
+                "chmod 0640 it and chgrp it to the service group",
+                path,
+                mode,
+            )
         if len(raw) > MAX_TOKEN_BYTES:
             raise ConfigError(self.source, key, f"a token of at most {MAX_TOKEN_BYTES} bytes")
         try:

@@ -2,9 +2,10 @@
 
 Routes (all ``GET``): ``/`` the page, ``/static/*`` its CSS and JS (package data, no CDN),
 ``/api/status`` the JSON document, ``/events`` the same document pushed every second as
-server-sent events, ``/metrics`` Prometheus text. With a token configured every route wants
-``Authorization: Bearer <token>`` (or ``?token=`` once, which sets an HttpOnly cookie so the
-browser's EventSource can follow).
+server-sent events, ``/metrics`` Prometheus text, ``/healthz`` a liveness probe. With a token
+configured every route but ``/healthz`` wants ``Authorization: Bearer <token>`` (or ``?token=``
+once, which sets an HttpOnly cookie so the browser's EventSource can follow); ``/healthz``
+stays open for probes and says nothing but that the page is up.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ CSP = (
 )
 #: Loggers whose warnings and errors the page lists under "recent errors".
 WATCHED_LOGGERS = ("gateway", "drivers", "edge_models")
+#: Routes served without a token: they reveal nothing about patients or devices.
+OPEN_PATHS = frozenset({"/healthz"})
 
 
 class StatusServer:
@@ -167,6 +170,7 @@ class StatusServer:
         app.router.add_get("/api/status", self._status)
         app.router.add_get("/events", self._events)
         app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/healthz", self._healthz)
         app.on_response_prepare.append(_security_headers)
         app.on_shutdown.append(self._on_shutdown)
         return app
@@ -177,7 +181,7 @@ class StatusServer:
 
     @web.middleware
     async def _auth(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        if self.token is None:
+        if self.token is None or request.path in OPEN_PATHS:
             return await handler(request)
         header = request.headers.get("Authorization", "")
         scheme, _, given = header.partition(" ")
@@ -219,6 +223,9 @@ class StatusServer:
         response = web.Response(body=body)
         response.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return response
+
+    async def _healthz(self, request: web.Request) -> web.StreamResponse:
+        return web.json_response({"status": "ok"})
 
     async def _events(self, request: web.Request) -> web.StreamResponse:
         if self._event_clients >= self.max_event_clients:
