@@ -37,7 +37,7 @@ from drivers.ble.state import StateStore, TransferState
 from drivers.ble.stored import SequenceTracker, WatermarkTracker
 from gateway import codes
 from gateway.codes import Metric
-from gateway.errors import ParseError
+from gateway.errors import FramingError, ParseError
 from gateway.model import (
     Checkpoint,
     DeviceEvent,
@@ -49,6 +49,9 @@ from gateway.model import (
 )
 
 log = logging.getLogger(__name__)
+
+#: The longest value an ATT attribute may have (Core Specification Vol 3 Part F 3.2.9).
+MAX_ATTRIBUTE_BYTES = 512
 
 #: Device clock minus gateway clock, measured from Current Time (0x2A2B) on connect.
 EDGETWIN_BLE_CLOCK_OFFSET = Metric(
@@ -382,6 +385,17 @@ class BleSession:
             return
         self._last_data = asyncio.get_running_loop().time()
         self.counters.count("notifications")
+        if len(item.data) > MAX_ATTRIBUTE_BYTES:
+            self._parse_error(
+                FramingError(
+                    uuids.source(item.uuid16),
+                    MAX_ATTRIBUTE_BYTES,
+                    item.data[:64],
+                    f"value of {len(item.data)} bytes exceeds an attribute "
+                    f"({MAX_ATTRIBUTE_BYTES} bytes at most)",
+                )
+            )
+            return
         try:
             parsed = self.decoder.parse(item.uuid16, item.data)
         except ParseError as exc:

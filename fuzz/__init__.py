@@ -1,0 +1,1 @@
+"""Coverage-guided fuzz harnesses (atheris), their seed corpus and kept crashers."""
