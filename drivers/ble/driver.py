@@ -21,7 +21,9 @@ Options (times in seconds):
   state_dir (RACP/watermark state file; memory when absent), scan_timeout_s (30),
   connect_attempts (2), backoff_base_s (0.5), backoff_cap_s (30), silence_timeout_s
   (profile default), battery_interval_s (600), racp_timeout_s (30), racp_poll_s (60),
-  idle_s (30), contact_interval_s (60: pause after releasing a RACP device).
+  idle_s (30), contact_interval_s (60: pause after releasing a RACP device), pair (false:
+  true for devices that keep their data behind a bond; the driver pairs on first contact
+  and encrypts with the bond afterwards, through bleak's ``pair()``).
 
 Stored-record devices: the last RACP sequence number (and spot-check watermark) travels as
 a :class:`~gateway.model.Checkpoint` record right behind the records it covers, so the
@@ -87,6 +89,7 @@ class BleOptions:
     racp_poll_s: float
     idle_s: float
     contact_interval_s: float
+    pair: bool = False
 
 
 def _number(options: Mapping[str, object], key: str, default: float) -> float:
@@ -129,6 +132,9 @@ def parse_options(spec: DeviceSpec) -> BleOptions:
     for key, value in (("slots", slots), ("connect_attempts", attempts)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{key}: a positive integer, got {value!r}")
+    pair = o.get("pair", False)
+    if not isinstance(pair, bool):
+        raise ValueError(f"pair: true or false, got {pair!r}")
     state_dir = o.get("state_dir")
     if state_dir is not None and not isinstance(state_dir, str):
         raise ValueError(f"state_dir: a directory path, got {state_dir!r}")
@@ -153,6 +159,7 @@ def parse_options(spec: DeviceSpec) -> BleOptions:
         racp_poll_s=f["racp_poll_s"],
         idle_s=f["idle_s"],
         contact_interval_s=f["contact_interval_s"],
+        pair=pair,
     )
 
 
@@ -232,6 +239,18 @@ class BleDriver:
             self.counters.last_error = str(exc)[:200]
             log.info("device %s: connect failed: %s", self.spec.id, exc)
             raise
+        if self.options.pair:
+            try:
+                # bond on first contact, encrypt with the bond's keys afterwards
+                await client.pair()
+            except (BleakError, TimeoutError) as exc:
+                self.counters.count("pairing_failures")
+                self.counters.last_error = f"pairing failed: {exc}"[:200]
+                log.warning("device %s: pairing failed: %s", self.spec.id, exc)
+                with contextlib.suppress(BleakError, TimeoutError):
+                    await client.disconnect()
+                raise
+            self.counters.count("pairings")
         link.connected(client)
         self.counters.count("connects")
         return client

@@ -193,8 +193,20 @@ class EmulatedPeripheral:
     ) -> gatt.Characteristic[bytes]:
         return characteristic(char, props, read=lambda _c: self._read(char))
 
+    #: A device that only talks to a bonded (encrypted) link: its profile and battery
+    #: values need encryption to read, and it notifies nothing over a plain link.
+    requires_bonding: bool = False
+
     def _all_services(self) -> list[gatt.Service]:
         services = self.profile_services()
+        if self.requires_bonding:
+            for service in services:
+                for char in service.characteristics:
+                    if char.permissions & READABLE:
+                        char.permissions |= gatt.Characteristic.READ_REQUIRES_ENCRYPTION
+                    if char.permissions & WRITEABLE:
+                        char.permissions |= gatt.Characteristic.WRITE_REQUIRES_ENCRYPTION
+            self.battery_char.permissions |= gatt.Characteristic.READ_REQUIRES_ENCRYPTION
         services.append(
             gatt.Service(
                 uuid16(uuids.DEVICE_INFORMATION_SERVICE), [self.readable(c) for c in self.dis]
@@ -447,6 +459,8 @@ class EmulatedPeripheral:
         device, connection = self.device, self.connection
         if device is None or connection is None or not self.subscribed(char):
             return None
+        if self.requires_bonding and not connection.is_encrypted:
+            return None  # such a device keeps its data off an unencrypted link
         wire, fault = self._apply_faults(value)
         outage = 0 if self.in_range else self.outages
         entry = Sent(

@@ -26,6 +26,7 @@ from typing import Any
 from bumble import core, hci
 from bumble.device import Advertisement, Connection, Device
 from bumble.host import Host
+from bumble.keys import MemoryKeyStore
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
 
@@ -88,6 +89,7 @@ class BumbleCentral:
         controller = CancellableController(name, link=link)
         host = Host(controller, AsyncPipeSink(controller))
         device = Device(name=name, address=hci.Address(address), host=host)
+        device.keystore = MemoryKeyStore()  # bonds for this run (BlueZ keeps its own on disk)
         await device.power_on()
         return cls(device, connect_timeout_cap_s=connect_timeout_cap_s)
 
@@ -105,6 +107,7 @@ class BumbleCentral:
 
         opened = await open_transport(transport)
         device = Device.with_hci(name, hci.Address(address), opened.source, opened.sink)
+        device.keystore = MemoryKeyStore()
         await device.power_on()
         return cls(device, connect_timeout_cap_s=connect_timeout_cap_s, transport=opened)
 

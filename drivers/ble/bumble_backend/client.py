@@ -116,9 +116,9 @@ class BumbleClientBackend(BaseBleakClient):
     # --- connection -----------------------------------------------------------------------
 
     async def connect(self, pair: bool, **kwargs: Any) -> None:
-        if pair:
-            raise BleakError("pairing is not supported by the bumble backend")
         if self._connection is not None:
+            if pair:
+                await self.pair()
             return
         timeout = self.central.capped(float(kwargs.get("timeout", self._timeout)))
         loop = asyncio.get_running_loop()
@@ -128,6 +128,8 @@ class BumbleClientBackend(BaseBleakClient):
             await self._connect(timeout, deadline)
         finally:
             self._connecting = False
+        if pair:
+            await self.pair()
 
     async def _connect(self, limit_s: float, deadline: float) -> None:
         loop = asyncio.get_running_loop()
@@ -195,10 +197,31 @@ class BumbleClientBackend(BaseBleakClient):
         self._forget()
 
     async def pair(self, *args: Any, **kwargs: Any) -> None:
-        raise BleakError("pairing is not supported by the bumble backend")
+        """Encrypt the link: with the stored bond's keys, else by LE Secure Connections
+        pairing ("Just Works"), keeping the keys (a bond) in the central's key store."""
+        connection = self._connection
+        if connection is None:
+            raise BleakError("Not connected")
+        if connection.is_encrypted:
+            return
+        keystore = self.central.device.keystore
+        bonded = keystore is not None and await keystore.get(str(connection.peer_address))
+        try:
+            async with asyncio.timeout(self._timeout):
+                if bonded:
+                    await connection.encrypt()
+                else:
+                    await connection.pair()
+        except TimeoutError as exc:
+            raise BleakError(f"{self.address}: pairing timed out") from exc
+        except (core.BaseBumbleError, hci.HCI_Error) as exc:
+            raise BleakError(f"{self.address}: pairing failed: {exc}") from exc
 
     async def unpair(self) -> None:
-        raise BleakError("pairing is not supported by the bumble backend")
+        keystore = self.central.device.keystore
+        if keystore is not None and self._connection is not None:
+            with contextlib.suppress(KeyError):
+                await keystore.delete(str(self._connection.peer_address))
 
     # --- GATT I/O -------------------------------------------------------------------------
 
