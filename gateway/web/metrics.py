@@ -37,6 +37,7 @@ class GatewayCollector(Collector):
         yield from _buffer(doc["buffer"])
         yield from _uplink(doc["uplink"])
         yield from _patients(doc["patients"])
+        yield from _security(self.model.gateway)
 
 
 def make_registry(model: StatusModel) -> CollectorRegistry:
@@ -201,3 +202,34 @@ def _patients(patients: list[dict[str, Any]]) -> Iterator[Metric]:
     for band, n in bands.items():
         risk.add_metric([band], n)
     yield risk
+
+
+def _security(gateway: Any) -> Iterator[Metric]:
+    """TLS certificate health and at-rest sealing failures (process-wide figures)."""
+    from gateway import tls
+
+    m = tls.METRICS
+    yield CounterMetricFamily(
+        "edgetwin_tls_reloads", "Reconnects for rotated certificates or keys", value=m.reloads
+    )
+    yield CounterMetricFamily(
+        "edgetwin_tls_handshake_failures", "TLS handshakes that failed", value=m.handshake_failures
+    )
+    yield CounterMetricFamily(
+        "edgetwin_tls_expiry_warnings",
+        "Client certificates loaded within 30 days of expiry",
+        value=m.expiry_warnings,
+    )
+    if m.cert_not_after_s:
+        yield GaugeMetricFamily(
+            "edgetwin_tls_cert_not_after_seconds",
+            "Unix time the client certificate expires",
+            value=m.cert_not_after_s,
+        )
+    buffer = getattr(gateway, "buffer", None)
+    if buffer is not None:
+        yield GaugeMetricFamily(
+            "edgetwin_buffer_unreadable_rows",
+            "Sealed outbox rows that failed authentication (kept, never sent)",
+            value=len(buffer.unreadable_rows),
+        )

@@ -90,6 +90,9 @@ async def test_api_and_metrics_follow_the_running_gateway(
                 assert r.status == 200
                 assert r.headers["Content-Type"].startswith("text/plain")
                 first = samples(await r.text())
+            # security figures: TLS health and sealed rows that failed authentication
+            assert ("edgetwin_tls_handshake_failures_total", ()) in first
+            assert first[("edgetwin_buffer_unreadable_rows", ())] == 0
             await poll(
                 lambda: (
                     min(pipeline.ingested.values())
