@@ -56,6 +56,7 @@ from gateway.model import (
     stream_id_for,
 )
 from gateway.runtime import BUFFER_FILE, Gateway
+from gateway.sealing import bench_sealing
 from hil.sim.synthetic import MONITOR_NUMERICS, MonitorDevice
 
 WINDOW = 32
@@ -102,6 +103,10 @@ class BenchResult:
     alarm_latency_ms: dict[str, float] = field(default_factory=dict)
     rss_peak_mb: float = 0.0
     rss_end_mb: float = 0.0
+    #: encryption at rest: the flood again with payloads sealed, and seal+open per payload
+    flood_sealed: Phase | None = None
+    sealed_to_plain_ratio: float = 0.0
+    sealing: dict[str, float | int] = field(default_factory=dict)
 
 
 # --- process figures -------------------------------------------------------------------
@@ -133,16 +138,21 @@ def _cpu_s(pid: int | None = None) -> float:
 # --- configuration ----------------------------------------------------------------------
 
 
-def _config(data: Path, port: int, beds: int, speed: float) -> GatewayConfig:
+def _config(
+    data: Path, port: int, beds: int, speed: float, key_file: Path | None = None
+) -> GatewayConfig:
+    buffer: dict[str, object] = {
+        "flush_interval_ms": FLUSH_MS,
+        "queue_size": 20_000,
+        "max_batch_records": 50_000,
+    }
+    if key_file is not None:
+        buffer["key_file"] = str(key_file)  # encryption at rest on
     return parse_config(
         {
             "gateway": {"id": "bench-gw", "site": "bench", "data_dir": str(data)},
             "mqtt": {"port": port, "inflight_window": WINDOW},
-            "buffer": {
-                "flush_interval_ms": FLUSH_MS,
-                "queue_size": 20_000,
-                "max_batch_records": 50_000,
-            },
+            "buffer": buffer,
             "patients": [{"id": f"p-{i:03d}"} for i in range(beds)],
             "devices": [
                 {
@@ -173,9 +183,10 @@ async def _run_phase(
     seconds: float,
     speed: float,
     result: BenchResult | None = None,
+    key_file: Path | None = None,
 ) -> Phase:
     """Run the gateway on ``beds`` monitors; measure over a steady window after warm-up."""
-    cfg = _config(data, broker.port, beds, speed)
+    cfg = _config(data, broker.port, beds, speed, key_file)
     assert broker.proc is not None
     broker_pid = broker.proc.pid
     gateway = Gateway(cfg, drain_s=5.0)
@@ -255,10 +266,11 @@ def _baseline_rows(records_per_row: float) -> list[tuple[str, bytes, int]]:
 
     async def take(n: int) -> list[Record]:
         out: list[Record] = []
-        async for r in device.records():
-            out.append(r)
-            if len(out) >= n:
-                break
+        async with contextlib.aclosing(device.records()) as records:
+            async for r in records:
+                out.append(r)
+                if len(out) >= n:
+                    break
         return out
 
     loop = asyncio.new_event_loop()
@@ -494,6 +506,15 @@ async def run_bench(
             rows_needed = int(rows_per_s * seconds / max(1.0, per_row))
             r.baseline_samples_per_s = await _baseline(broker, work, rows_needed, template)
             r.ratio_to_baseline = r.flood.samples_per_s / r.baseline_samples_per_s
+            progress("flood again with the buffer encrypted at rest (AES-256-GCM)")
+            key = work / "buffer.key"
+            key.write_text(os.urandom(32).hex())
+            key.chmod(0o600)
+            r.flood_sealed = await _run_phase(
+                broker, work / "sealed", beds, seconds, 0.0, key_file=key
+            )
+            r.sealed_to_plain_ratio = r.flood_sealed.samples_per_s / max(1.0, r.flood.samples_per_s)
+            r.sealing = bench_sealing(4096, 2000)
             if capacity:
                 await _capacity(broker, work, r.flood.samples_per_s, seconds, r, progress)
             else:
@@ -519,9 +540,10 @@ def _records_per_row(path: Path) -> float:
 
 def format_result(r: BenchResult) -> str:
     lat = r.alarm_latency_ms
-    f, rr = r.flood, r.realrate
+    f, rr, fs = r.flood, r.realrate, r.flood_sealed
     assert f is not None
     assert rr is not None
+    assert fs is not None
     lines = [
         f"edgetwin bench: {r.beds} simulated bedside monitors "
         f"({r.samples_per_bed_per_s:,.1f} samples/s per bed: ECG 3x500 Hz, pleth 125 Hz, "
@@ -532,6 +554,9 @@ def format_result(r: BenchResult) -> str:
         f"({f.records_per_s:,.0f} records/s)",
         f"  bare baseline (sqlite3 + aiomqtt)     {r.baseline_samples_per_s:12,.0f} samples/s",
         f"  ratio to baseline                     {r.ratio_to_baseline:12.2f}",
+        f"  encrypted at rest: flood {fs.samples_per_s:,.0f} samples/s "
+        f"({r.sealed_to_plain_ratio:.2f} of plain); seal+open of 4 KiB "
+        f"{r.sealing.get('seal_us', 0.0) + r.sealing.get('open_us', 0.0):.1f} µs",
         f"  largest ward sustained at real rate   {r.beds_max:12d} beds "
         f"({r.beds_max * r.samples_per_bed_per_s:,.0f} samples/s)",
         f"  at {rr.beds} beds real rate: gateway CPU {rr.cpu_gateway_pct:.1f} % of a core, "

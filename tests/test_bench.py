@@ -1,0 +1,27 @@
+"""``edgetwin bench`` runs end to end on a tiny ward (figures are checked for sense, never for
+speed: a benchmark is not a timed test)."""
+
+from __future__ import annotations
+
+from gateway.bench import format_result, run_bench
+
+
+async def test_bench_measures_every_figure_on_a_tiny_ward() -> None:
+    r = await run_bench(beds=2, seconds=2.0, alarms=5, backlog_s=120.0, capacity=False)
+    assert r.flood is not None
+    assert r.realrate is not None
+    assert r.flood_sealed is not None
+    assert r.flood.samples_per_s > 0
+    assert r.flood_sealed.samples_per_s > 0
+    assert r.baseline_samples_per_s > 0
+    assert r.realrate.expected_samples_per_s == 2 * r.samples_per_bed_per_s
+    assert 0 < r.startup_first_commit_s <= r.startup_first_ack_s
+    assert r.realrate.disk_bytes_per_payload_byte > 0
+    # an outage's backlog: 10 numerics a bed at 1 Hz for 2 minutes, for 80 % of the ward
+    assert r.alarm_beds == 1
+    assert r.backlog_records_at_alarm_start == r.alarm_beds * 10 * 120
+    assert r.alarm_latency_ms["n"] == 5
+    assert r.sealing["payload_bytes"] == 4096
+    text = format_result(r)
+    assert "ratio to baseline" in text
+    assert "encrypted at rest" in text
