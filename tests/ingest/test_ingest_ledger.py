@@ -473,3 +473,30 @@ def test_any_delivery_order_is_exactly_once(delivered: list[list[int]]) -> None:
             missing = set(range(min(got), max(got) + 1)) - got if got else set()
             assert {n for g in ing.open_gaps() for n in range(g.first, g.last + 1)} == missing
             assert ing.stats.missing_records == len(missing)
+
+
+class FailsOnSecond(FailingSink):
+    """Writes one bundle, then fails, while ``armed``."""
+
+    armed = True
+
+    def write(self, name: str, bundle: Any) -> str:
+        self.failing = self.armed and len(self.written) >= 1
+        return super().write(name, bundle)
+
+
+def test_group_commit_is_all_or_nothing(tmp_path: Path) -> None:
+    sink = FailsOnSecond()
+    with Ingestor(tmp_path / "state.sqlite", sink) as ing:
+        with pytest.raises(IngestError):
+            ing.handle_many([message([1, 2]), message([3]), message([4])])
+        # the first message's file was written, but its sequence numbers were not recorded:
+        # redelivered, the group is taken again and nothing counts twice
+        assert (ing.stats.messages, ing.stats.records_new) == (0, 0)
+        sink.written.clear()
+        sink.armed = False
+        results = ing.handle_many([message([1, 2]), message([2, 3]), gap_message(5, 5)])
+    assert [r.new for r in results] == [(1, 2), (3,), ()]
+    assert results[1].duplicates == 1
+    assert (ing.stats.messages, ing.stats.records_new, ing.stats.duplicates) == (3, 3, 1)
+    assert len(sink.written) == 2
