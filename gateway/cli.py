@@ -22,6 +22,10 @@ COMMAND_MODULES: tuple[str, ...] = (
     "gateway.commands.doctor",
     "gateway.commands.devices",
     "gateway.commands.buffer",
+    "gateway.commands.hil",
+    "gateway.commands.fleet",
+    "gateway.commands.whatif",
+    "gateway.commands.keys",
 )
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
@@ -107,6 +111,19 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--beds", type=int, default=32)
     bench.add_argument("--seconds", type=float, default=10.0)
     bench.add_argument("--alarms", type=int, default=100, help="alarms injected during a backlog")
+    bench.add_argument(
+        "--backlog-s", type=float, default=3600.0, help="outage backlog draining during alarms"
+    )
+    bench.add_argument(
+        "--no-capacity", action="store_true", help="skip the search for the largest ward"
+    )
+    bench.add_argument(
+        "--soak",
+        action="store_true",
+        help="instead: run --seconds of random kill -9, broker restarts and link drops; "
+        "report loss (must be 0), memory over time and log counts",
+    )
+    bench.add_argument("--seed", type=int, default=1, help="fault schedule seed (--soak)")
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=_cmd_bench)
 
@@ -172,9 +189,15 @@ def _cmd_decode_ble(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from gateway.bench import main_bench
 
-    if not 1 <= args.beds <= 512 or not 1 <= args.seconds <= 86400:
-        raise ValueError("--beds must be 1..512 and --seconds 1..86400")
-    return main_bench(args.beds, args.seconds, args.json, args.alarms)
+    if not 1 <= args.beds <= 512 or not 1 <= args.seconds <= 86400 * 7:
+        raise ValueError("--beds must be 1..512 and --seconds 1..604800")
+    if args.soak:
+        from gateway.soak import main_soak
+
+        return main_soak(args.beds, args.seconds, args.json, args.seed)
+    return main_bench(
+        args.beds, args.seconds, args.json, args.alarms, args.backlog_s, not args.no_capacity
+    )
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from conftest import wait_until
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from support import wait_until
 
 from gateway.broker import LocalBroker, free_port
 from gateway.config import parse_config

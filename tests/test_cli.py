@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import wait_until
+from support import wait_until
 
 from drivers.registry import known_kinds
 from hil.pty_port import PtyPort

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import aiomqtt
-from conftest import wait_until
+from support import wait_until
 
 from gateway.broker import LocalBroker
 from gateway.ingest import DirectorySink, Ingestor

@@ -9,7 +9,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from conftest import wait_until
+from support import wait_until
 
 from gateway.broker import LocalBroker
 from gateway.config import GatewayConfig, parse_config

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import aiomqtt
-from conftest import wait_until
+from support import wait_until
 
 from gateway.broker import LocalBroker
 from gateway.buffer import DEEP_BACKLOG_ROWS, Buffer

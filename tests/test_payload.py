@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
-from conftest import wait_until
 from hypothesis import given
 from hypothesis import strategies as st
+from support import wait_until
 
 from gateway import envelope
 from gateway.broker import LocalBroker

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiomqtt
 import pytest
-from conftest import Subscriber, wait_until
+from support import Subscriber, wait_until
 
 from drivers import registry
 from gateway.broker import LocalBroker, free_port

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from conftest import wait_until
+from support import wait_until
 
 from gateway.backoff import Backoff
 from gateway.broker import LocalBroker

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
+from support import wait_until
 
 from gateway.cli import main
 from gateway.commands.buffer import export_buffer

@@ -79,7 +79,9 @@ class HrStrap(EmulatedPeripheral):
         return super().read_value(char)
 
     def measurement(self, t: float) -> bytes:
-        hr = _value(self.scenario.at(t), "hr", 70.0) or 70.0
+        hr = _value(self.scenario.at(t), "hr", 70.0)
+        if hr is None:  # strap off the chest: the sensor-contact bit says so, no value
+            return encoders.heart_rate_measurement(0, contact=False)
         bpm = max(1, min(255, round(hr)))
         return encoders.heart_rate_measurement(bpm, contact=True, rr_1024=[round(61440 / bpm)])
 

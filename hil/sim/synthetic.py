@@ -18,7 +18,7 @@ import asyncio
 import math
 import random
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from types import TracebackType
 from typing import Self
 
@@ -183,7 +183,7 @@ class MonitorDevice:
     def samples_per_second(self) -> float:
         return sum(rate for _, rate, _, _ in self.waves) + len(MONITOR_NUMERICS)
 
-    async def records(self) -> AsyncIterator[Record]:
+    async def records(self) -> AsyncGenerator[Record, None]:
         loop = asyncio.get_running_loop()
         next_tick = loop.time()
         t_dev_ns = time.time_ns()  # device clock of the first sample

@@ -17,7 +17,7 @@ from bleak import BleakClient, BleakScanner
 from bleak.exc import BleakError, BleakGATTProtocolError
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 from bumble import core, hci
-from conftest import wait_until
+from support import wait_until
 
 from drivers.ble import uuids
 from drivers.ble.bumble_backend import (

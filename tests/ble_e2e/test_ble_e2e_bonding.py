@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 
-from conftest import wait_until
+from support import wait_until
 
 from drivers.base import DriverCounters
 from drivers.ble.driver import BleDriver

@@ -6,9 +6,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from conftest import wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import wait_until
 
 from drivers.base import DeviceSpec, DriverCounters
 from drivers.ble import racp

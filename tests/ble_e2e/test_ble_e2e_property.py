@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import math
 
-from conftest import wait_until
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from support import wait_until
 
 from drivers.base import DriverCounters
 from drivers.ble import uuids

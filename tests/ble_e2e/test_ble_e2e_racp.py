@@ -13,7 +13,7 @@ import asyncio
 import sqlite3
 from pathlib import Path
 
-from conftest import wait_until
+from support import wait_until
 
 from drivers.base import DriverCounters
 from drivers.ble import uuids

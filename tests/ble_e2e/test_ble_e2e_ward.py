@@ -20,7 +20,7 @@ import random
 from collections.abc import Callable
 
 import pytest
-from conftest import wait_until
+from support import wait_until
 
 from drivers.base import DriverCounters
 from drivers.ble import heart_rate, plx, uuids

@@ -13,8 +13,8 @@ from typing import Any
 import aiomqtt
 import paho.mqtt.client as paho
 import pytest
-from conftest import wait_until
 from fhir.resources.R4B.bundle import Bundle
+from support import wait_until
 
 from gateway import envelope
 from gateway.backoff import Backoff

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from conftest import DEPLOY, Backend, Pki, mqtt_config, wait_until
+from support import wait_until
+from tls_support import DEPLOY, Backend, Pki, mqtt_config
 
 from gateway import tls
 from gateway.broker import LocalBroker, free_port

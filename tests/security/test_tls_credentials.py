@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Issued, Pki
 from cryptography.hazmat.primitives import serialization
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tls_support import Issued, Pki
 
 from gateway import tls
 from gateway.config import MqttConfig, parse_config

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import Backend, Issued, Pki, mqtt_config, wait_until
+from support import wait_until
+from tls_support import Backend, Issued, Pki, mqtt_config
 
 from gateway import tls
 from gateway.backoff import Backoff

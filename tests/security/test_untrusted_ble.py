@@ -15,7 +15,7 @@ from typing import Any
 
 from bleak.backends.device import BLEDevice
 from bleak.backends.scanner import AdvertisementData
-from conftest import wait_until
+from support import wait_until
 
 from drivers.base import DeviceSpec, DriverCounters
 from drivers.ble import uuids

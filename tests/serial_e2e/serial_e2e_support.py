@@ -22,7 +22,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-from conftest import wait_until
+from support import wait_until
 
 from drivers.base import DeviceSpec, DriverCounters
 from drivers.registry import driver_factory

@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import wait_until
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import wait_until
 
 from hil.serial_sim.faults import Fault, FaultKind, FaultPlan, misread
 from hil.serial_sim.link import SimPort

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from conftest import Subscriber, wait_until
 from serial_e2e_support import (
     Samples,
     bodies_samples,
@@ -27,6 +26,7 @@ from serial_e2e_support import (
     outbox_samples,
     passes,
 )
+from support import Subscriber, wait_until
 
 from gateway.broker import LocalBroker
 from gateway.config import GatewayConfig, parse_config

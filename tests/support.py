@@ -1,0 +1,80 @@
+"""Fixtures that start real parts (mosquitto, pseudo-terminals, SQLite files) and stop them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from gateway.broker import LocalBroker
+from hil.pty_port import PtyPort
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[LocalBroker]:
+    """A real mosquitto on a free loopback port (fails, never skips, if it is missing)."""
+    with LocalBroker(tmp_path / "broker") as b:
+        yield b
+
+
+@pytest.fixture
+def pty_port() -> Iterator[PtyPort]:
+    port = PtyPort()
+    yield port
+    port.close()
+
+
+class Subscriber:
+    """Collects decoded envelopes from a real broker."""
+
+    def __init__(self) -> None:
+        self.messages: list[tuple[str, dict[str, Any]]] = []
+
+    def samples(self, stream_suffix: str) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        for topic, body in self.messages:
+            if topic.endswith(stream_suffix):
+                out.extend(body["samples"])
+        return out
+
+
+@pytest.fixture
+async def subscriber(broker: LocalBroker) -> AsyncIterator[Subscriber]:
+    sub = Subscriber()
+    ready = asyncio.Event()
+
+    async def listen() -> None:
+        async with aiomqtt.Client(
+            broker.host, broker.port, protocol=aiomqtt.ProtocolVersion.V5, identifier="test-sub"
+        ) as client:
+            await client.subscribe("edgetwin/v1/#", qos=1)
+            ready.set()
+            async for message in client.messages:
+                payload = message.payload
+                assert isinstance(payload, bytes)
+                body = json.loads(payload)
+                if "samples" in body:
+                    sub.messages.append((str(message.topic), body))
+
+    task = asyncio.create_task(listen())
+    await wait_until(ready.is_set, what="subscriber connected")
+    yield sub
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def wait_until(
+    condition: Callable[[], bool], *, deadline_s: float = 20.0, what: str = "condition"
+) -> None:
+    """Poll ``condition`` until it is true; fail with ``what`` after the deadline."""
+    end = time.monotonic() + deadline_s
+    while not condition():
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
+        await asyncio.sleep(0.01)
