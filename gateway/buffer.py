@@ -218,6 +218,10 @@ class Buffer:
             max_workers=1, thread_name_prefix="edgetwin-buffer-read"
         )
         self._reader: sqlite3.Connection | None = None
+        self._urgent_executor = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="edgetwin-buffer-urgent"
+        )
+        self._urgent: sqlite3.Connection | None = None
         self._db: sqlite3.Connection | None = None
         self._next_seq: dict[str, int] = {}
 
@@ -244,9 +248,17 @@ class Buffer:
             with contextlib.suppress(BufferError_):
                 await self.flush_acks()  # not fatal: those rows are sent again next time
             await self._run(self._close_sync)
-        await asyncio.get_running_loop().run_in_executor(self._read_executor, self._close_reader)
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._read_executor, self._close_reader)
+        await loop.run_in_executor(self._urgent_executor, self._close_urgent)
         self._executor.shutdown(wait=True)
         self._read_executor.shutdown(wait=True)
+        self._urgent_executor.shutdown(wait=True)
+
+    def _close_urgent(self) -> None:
+        if self._urgent is not None:
+            self._urgent.close()
+            self._urgent = None
 
     def _close_reader(self) -> None:
         if self._reader is not None:
@@ -418,13 +430,42 @@ class Buffer:
             return {}
         return await self._run(self._commit_sync, records, patient_of, last_seen)
 
+    async def commit_urgent(
+        self, records: Sequence[Record], patient_of: Callable[[str], str]
+    ) -> dict[str, tuple[int, int]]:
+        """Commit alarms on the urgent lane: its own connection and thread, so an alarm does
+        not queue behind a large batch being encoded on the main lane (it waits at most for
+        that batch's inserts). Only alarm streams may be committed here; a stream must
+        always be written by the same lane."""
+        if not records:
+            return {}
+        if not all(isinstance(r, Alarm) for r in records):
+            raise ValueError("the urgent lane takes alarms only")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._urgent_executor, self._commit_urgent_sync, records, patient_of
+        )
+
+    def _commit_urgent_sync(
+        self, records: Sequence[Record], patient_of: Callable[[str], str]
+    ) -> dict[str, tuple[int, int]]:
+        self._require_db()
+        if self._urgent is None:
+            urgent = sqlite3.connect(self.path, isolation_level=None)
+            urgent.execute("PRAGMA busy_timeout=10000")
+            urgent.execute("PRAGMA synchronous=FULL")
+            urgent.execute("PRAGMA secure_delete=FAST")
+            self._urgent = urgent
+        return self._commit_sync(records, patient_of, None, self._urgent)
+
     def _commit_sync(
         self,
         records: Sequence[Record],
         patient_of: Callable[[str], str],
         last_seen: dict[str, int] | None = None,
+        db: sqlite3.Connection | None = None,
     ) -> dict[str, tuple[int, int]]:
-        db = self._require_db()
+        db = db or self._require_db()
         by_stream: dict[str, list[Record]] = defaultdict(list)
         checkpoints: list[Checkpoint] = []
         for record in records:
@@ -436,61 +477,57 @@ class Buffer:
         new_next: dict[str, int] = {}
         payload_bytes = records_n = samples_n = 0
         now = time.time_ns()
+        # Encode (and seal) before taking the write lock, so another writer (the urgent
+        # lane) waits only for the inserts. A stream is written by one lane only, so the
+        # numbers taken here from the in-memory counters stay ours until we commit.
+        rows: list[tuple[str, Record, str, int, int, int, bytes, bool]] = []
+        for stream_id, batch in by_stream.items():
+            first = batch[0]
+            patient = _patient(first, patient_of)
+            known = self._next_seq.get(stream_id)
+            seq = 1 if known is None else known
+            if seq + len(batch) > SEQ_MAX:
+                raise BufferError_(f"stream {stream_id}: sequence numbers exhausted")
+            payload = envelope.encode_batch(
+                batch,
+                gateway=self.gateway,
+                site=self.site,
+                patient=patient,
+                first_seq=seq,
+                encoding=self.encoding,
+                compression=self.compression,
+            )
+            last = seq + len(batch) - 1
+            payload_bytes += len(payload)
+            if self.sealer is not None:
+                payload = self.sealer.seal(payload, outbox_aad(stream_id, first.kind, seq, last))
+            records_n += len(batch)
+            samples_n += sum(len(r.samples) if isinstance(r, WaveformChunk) else 1 for r in batch)
+            rows.append(
+                (stream_id, batch[-1], patient, seq, last, len(batch), payload, known is None)
+            )
         try:
             db.execute("BEGIN IMMEDIATE")
-            for stream_id, batch in by_stream.items():
-                first = batch[0]
-                patient = _patient(first, patient_of)
-                seq = self._next_seq.get(stream_id)
-                if seq is None:
-                    seq = 1
+            for stream_id, last_record, patient, seq, last, n, payload, new in rows:
+                kind = last_record.kind
+                if new:
                     db.execute(
                         "INSERT INTO streams (stream_id, device_id, patient, kind, next_seq) "
                         "VALUES (?, ?, ?, ?, 1)",
-                        (stream_id, _device(first), patient, first.kind),
+                        (stream_id, _device(last_record), patient, kind),
                     )
-                if seq + len(batch) > SEQ_MAX:
-                    raise BufferError_(f"stream {stream_id}: sequence numbers exhausted")
-                payload = envelope.encode_batch(
-                    batch,
-                    gateway=self.gateway,
-                    site=self.site,
-                    patient=patient,
-                    first_seq=seq,
-                    encoding=self.encoding,
-                    compression=self.compression,
-                )
-                last = seq + len(batch) - 1
-                payload_bytes += len(payload)
-                if self.sealer is not None:
-                    payload = self.sealer.seal(
-                        payload, outbox_aad(stream_id, first.kind, seq, last)
-                    )
-                records_n += len(batch)
-                samples_n += sum(
-                    len(r.samples) if isinstance(r, WaveformChunk) else 1 for r in batch
-                )
                 db.execute(
                     "INSERT INTO outbox (priority, stream_id, kind, seq_first, seq_last, n, "
                     "created_ns, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        PRIORITY[first.kind],
-                        stream_id,
-                        first.kind,
-                        seq,
-                        last,
-                        len(batch),
-                        now,
-                        payload,
-                    ),
+                    (PRIORITY[kind], stream_id, kind, seq, last, n, now, payload),
                 )
                 db.execute(
                     "UPDATE streams SET next_seq = ?, committed = committed + ? "
                     "WHERE stream_id = ?",
-                    (last + 1, len(batch), stream_id),
+                    (last + 1, n, stream_id),
                 )
                 new_next[stream_id] = last + 1
-                self._remember_latest(db, batch[-1], last)
+                self._remember_latest(db, last_record, last)
                 numbered[stream_id] = (seq, last)
             if checkpoints:
                 # the latest per (device, key) wins; records before it are in this
@@ -510,7 +547,7 @@ class Buffer:
         except sqlite3.Error as exc:
             _rollback(db)
             error = _translate(exc, "commit records")
-            if isinstance(error, DiskFullError):
+            if isinstance(error, DiskFullError) and db is self._db:
                 # make room by the documented policy so the caller's retry can succeed
                 self._evict_sync(force=True)
             raise error from exc
@@ -521,7 +558,8 @@ class Buffer:
         self.committed_payload_bytes += payload_bytes
         self.committed_records += records_n
         self.committed_samples += samples_n
-        self._evict_sync(force=False)
+        if db is self._db:
+            self._evict_sync(force=False)
         return numbered
 
     # -- disk budget ---------------------------------------------------------------------

@@ -2,8 +2,10 @@
 
 Drivers ``await put(record)``; when the queue is full they wait, so memory stays bounded and
 a slow disk slows intake instead of growing a list. The committer takes a batch (up to
-``max_batch_records`` or ``flush_interval_ms`` after its first record, at once for alarms),
-lets the twin see it, commits it in one SQLite transaction, then wakes the uplink.
+``max_batch_records`` or ``flush_interval_ms`` after its first record), lets the twins see
+it, commits it in one SQLite transaction, then wakes the uplink. Alarms never queue: a
+device's alarm is stored at once on the buffer's urgent lane (its own connection and
+thread), and so are the alarms the twin raises, ahead of the batch that raised them.
 """
 
 from __future__ import annotations
@@ -59,11 +61,32 @@ class Pipeline:
         return self._patient.get(device_id, "")  # gateway events belong to no patient
 
     async def put(self, record: Record) -> None:
-        await self.queue.put(record)
+        if isinstance(record, Alarm):
+            # alarms skip the queue: stored on the buffer's urgent lane and offered upstream
+            # at once, not after the records queued ahead of them
+            await self._store_alarms([record])
+        else:
+            await self.queue.put(record)
         device = getattr(record, "device_id", "")
         if device and not isinstance(record, Checkpoint):
             self.ingested[device] += 1
             self.last_seen_ns[device] = record.received.wall_ns
+
+    async def _store_alarms(self, alarms: Sequence[Record], retries: int | None = None) -> None:
+        attempt = 0
+        backoff = Backoff(base_s=0.05, cap_s=2.0)
+        while True:
+            try:
+                await self.buffer.commit_urgent(alarms, self.patient_of)
+                break
+            except BufferError_ as exc:
+                self.commit_failures += 1
+                log.error("cannot store %d alarms yet: %s (retrying)", len(alarms), exc)
+                if retries is not None and attempt >= retries:
+                    raise
+                await asyncio.sleep(backoff.delay(attempt))
+                attempt += 1
+        self.wake.set()
 
     async def put_many(self, records: Sequence[Record]) -> None:
         for record in records:
@@ -81,8 +104,7 @@ class Pipeline:
                 return
             batch: list[Record] = [first]
             deadline = time.monotonic() + interval
-            urgent = isinstance(first, Alarm)
-            while len(batch) < limit and not urgent:
+            while len(batch) < limit:
                 # take what is queued without waiting; wait (until the deadline) only when empty
                 while len(batch) < limit and not queue.empty():
                     item = queue.get_nowait()
@@ -90,10 +112,7 @@ class Pipeline:
                         closing = True
                         break
                     batch.append(item)
-                    if isinstance(item, Alarm):
-                        urgent = True  # alarms go to disk (and upstream) at once
-                        break
-                if closing or urgent or len(batch) >= limit:
+                if closing or len(batch) >= limit:
                     break
                 timeout = deadline - time.monotonic()
                 if timeout <= 0:
@@ -107,7 +126,6 @@ class Pipeline:
                     closing = True
                     break
                 batch.append(item)
-                urgent = isinstance(item, Alarm)
             await self._commit(batch)
 
     async def close(self) -> None:
@@ -137,6 +155,10 @@ class Pipeline:
         batch = batch + self.twins.observe(batch, now)
         if self.device_twins is not None:
             batch = batch + self.device_twins.observe(batch, now)
+        alarms = [r for r in batch if isinstance(r, Alarm)]
+        if alarms:  # the twin's alarms first, on the urgent lane (alarm streams live there)
+            await self._store_alarms(alarms, retries)
+            batch = [r for r in batch if not isinstance(r, Alarm)]
         attempt = 0
         backoff = Backoff(base_s=0.2, cap_s=5.0)
         seen, self.last_seen_ns = self.last_seen_ns, {}
