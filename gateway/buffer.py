@@ -506,29 +506,48 @@ class Buffer:
             rows.append(
                 (stream_id, batch[-1], patient, seq, last, len(batch), payload, known is None)
             )
+        # statement parameters, built before the lock too: the lock is held for executemany
+        streams_new = [
+            (stream_id, _device(r), patient, r.kind)
+            for stream_id, r, patient, _s, _l, _n, _p, new in rows
+            if new
+        ]
+        outbox = [
+            (PRIORITY[r.kind], stream_id, r.kind, seq, last, n, now, payload)
+            for stream_id, r, _pt, seq, last, n, payload, _new in rows
+        ]
+        counters = [(last + 1, n, stream_id) for stream_id, _r, _pt, _s, last, n, _p, _new in rows]
+        latest: list[tuple[object, ...]] = []
+        twin_latest: list[tuple[object, ...]] = []
+        for stream_id, r, _pt, seq, last, _n, _p, _new in rows:
+            new_next[stream_id] = last + 1
+            numbered[stream_id] = (seq, last)
+            _latest_row(r, last, latest, twin_latest)
         try:
             db.execute("BEGIN IMMEDIATE")
-            for stream_id, last_record, patient, seq, last, n, payload, new in rows:
-                kind = last_record.kind
-                if new:
-                    db.execute(
-                        "INSERT INTO streams (stream_id, device_id, patient, kind, next_seq) "
-                        "VALUES (?, ?, ?, ?, 1)",
-                        (stream_id, _device(last_record), patient, kind),
-                    )
-                db.execute(
-                    "INSERT INTO outbox (priority, stream_id, kind, seq_first, seq_last, n, "
-                    "created_ns, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (PRIORITY[kind], stream_id, kind, seq, last, n, now, payload),
+            if streams_new:
+                db.executemany(
+                    "INSERT INTO streams (stream_id, device_id, patient, kind, next_seq) "
+                    "VALUES (?, ?, ?, ?, 1)",
+                    streams_new,
                 )
-                db.execute(
-                    "UPDATE streams SET next_seq = ?, committed = committed + ? "
-                    "WHERE stream_id = ?",
-                    (last + 1, n, stream_id),
+            db.executemany(
+                "INSERT INTO outbox (priority, stream_id, kind, seq_first, seq_last, n, "
+                "created_ns, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                outbox,
+            )
+            db.executemany(
+                "UPDATE streams SET next_seq = ?, committed = committed + ? WHERE stream_id = ?",
+                counters,
+            )
+            if latest:
+                db.executemany(
+                    "INSERT OR REPLACE INTO latest VALUES (?, ?, ?, ?, ?, ?, ?, ?)", latest
                 )
-                new_next[stream_id] = last + 1
-                self._remember_latest(db, last_record, last)
-                numbered[stream_id] = (seq, last)
+            if twin_latest:
+                db.executemany(
+                    "INSERT OR REPLACE INTO twin_latest VALUES (?, ?, ?, ?)", twin_latest
+                )
             if checkpoints:
                 # the latest per (device, key) wins; records before it are in this
                 # transaction or an earlier one, never a later one
@@ -673,29 +692,6 @@ class Buffer:
             log.error("eviction failed: %s", exc)
             return 0
         return sum(counts.values())
-
-    @staticmethod
-    def _remember_latest(db: sqlite3.Connection, last: Record, seq: int) -> None:
-        if isinstance(last, TwinSnapshot) and last.stream_id == f"{last.patient_id}.twin":
-            # patient twins only (device twins and desired-state reports have other streams)
-            db.execute(
-                "INSERT OR REPLACE INTO twin_latest VALUES (?, ?, ?, ?)",
-                (last.patient_id, json.dumps(last.state), last.received.wall_ns, seq),
-            )
-        elif isinstance(last, Measurement):
-            db.execute(
-                "INSERT OR REPLACE INTO latest VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    last.stream_id,
-                    last.device_id,
-                    last.mdc_code,
-                    last.unit,
-                    None if last.value != last.value else last.value,
-                    int(last.quality),
-                    last.received.wall_ns,
-                    seq,
-                ),
-            )
 
     async def set_device_state(
         self, device_id: str, kind: str, state: str, detail: str = ""
@@ -960,3 +956,25 @@ def _translate(exc: sqlite3.Error, doing: str) -> BufferError_:
     if code == sqlite3.SQLITE_READONLY:
         return BufferError_(f"cannot {doing}: file system is read-only ({exc})")
     return BufferError_(f"cannot {doing}: {exc}")
+
+
+def _latest_row(
+    last: Record, seq: int, latest: list[tuple[object, ...]], twin_latest: list[tuple[object, ...]]
+) -> None:
+    """The status tables' row for a stream's newest record (numerics and patient twins)."""
+    if isinstance(last, TwinSnapshot) and last.stream_id == f"{last.patient_id}.twin":
+        # patient twins only (device twins and desired-state reports have other streams)
+        twin_latest.append((last.patient_id, json.dumps(last.state), last.received.wall_ns, seq))
+    elif isinstance(last, Measurement):
+        latest.append(
+            (
+                last.stream_id,
+                last.device_id,
+                last.mdc_code,
+                last.unit,
+                None if last.value != last.value else last.value,
+                int(last.quality),
+                last.received.wall_ns,
+                seq,
+            )
+        )
