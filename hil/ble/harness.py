@@ -28,6 +28,10 @@ from hil.ble.scenario import LinkPlan, SimClock
 P = TypeVar("P", bound=EmulatedPeripheral)
 
 
+#: Wall seconds a connect attempt gets at least (see :meth:`Ward.open`).
+MIN_CONNECT_WALL_S = 0.5
+
+
 class Ward:
     def __init__(
         self, air: Air, clock: SimClock, central: BumbleCentral, adapter: BleAdapter
@@ -49,11 +53,13 @@ class Ward:
         connect_timeout_s: float = 4.0,
         slots: int = DEFAULT_SLOTS,
     ) -> Ward:
-        """Supervision and connect timeouts are scenario seconds (scaled by ``speed``)."""
+        """Supervision and connect timeouts are scenario seconds (scaled by ``speed``); a
+        connect attempt gets at least :data:`MIN_CONNECT_WALL_S` of wall time, since setting
+        up a link costs real time on a busy machine whatever the scenario's speed."""
         clock = SimClock(speed)
         air = Air(supervision_timeout_s=clock.wall(supervision_timeout_s))
         central = await BumbleCentral.on_link(
-            air, connect_timeout_cap_s=clock.wall(connect_timeout_s)
+            air, connect_timeout_cap_s=max(MIN_CONNECT_WALL_S, clock.wall(connect_timeout_s))
         )
         registered = register_adapter(
             adapter,

@@ -173,4 +173,13 @@ class BumbleCentral:
                 )
             except core.TimeoutError as exc:
                 raise TimeoutError(f"connect to {bleak_address(peer)} timed out") from exc
+            except hci.HCI_Error as exc:
+                # The attempt timed out and the controller refused to cancel it: the link
+                # came up at that very moment (take it), or the attempt is gone (retry).
+                existing = self.device.find_connection_by_bd_addr(peer)
+                if existing is not None:
+                    return existing
+                raise TimeoutError(
+                    f"connect to {bleak_address(peer)} timed out (cancel refused: {exc})"
+                ) from exc
             return connection
