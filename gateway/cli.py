@@ -124,6 +124,11 @@ def build_parser() -> argparse.ArgumentParser:
         "report loss (must be 0), memory over time and log counts",
     )
     bench.add_argument("--seed", type=int, default=1, help="fault schedule seed (--soak)")
+    bench.add_argument(
+        "--faults",
+        default="kill9,broker_restart,link_drop",
+        help="--soak: comma-separated faults to draw from (kill9, broker_restart, link_drop)",
+    )
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=_cmd_bench)
 
@@ -194,7 +199,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.soak:
         from gateway.soak import main_soak
 
-        return main_soak(args.beds, args.seconds, args.json, args.seed)
+        faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
+        return main_soak(args.beds, args.seconds, args.json, args.seed, faults)
     return main_bench(
         args.beds, args.seconds, args.json, args.alarms, args.backlog_s, not args.no_capacity
     )

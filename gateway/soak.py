@@ -135,11 +135,14 @@ async def run_soak(
     seed: int = 1,
     progress: Callable[[str], None] = lambda _m: None,
     mean_fault_interval_s: float = 20.0,
+    faults: tuple[str, ...] = FAULTS,
 ) -> SoakResult:
     rng = random.Random(seed)
     # our own subscriber's client logs each broker restart as an error: not the gateway's
     logging.getLogger("mqtt").setLevel(logging.CRITICAL)
-    result = SoakResult(beds=beds, seconds=seconds, faults=dict.fromkeys(FAULTS, 0))
+    if not faults or not set(faults) <= set(FAULTS):
+        raise ValueError(f"faults: some of {', '.join(FAULTS)}")
+    result = SoakResult(beds=beds, seconds=seconds, faults=dict.fromkeys(faults, 0))
     received: dict[str, set[int]] = {}
     deliveries = 0
     with tempfile.TemporaryDirectory(prefix="edgetwin-soak-") as tmp:
@@ -189,7 +192,7 @@ async def run_soak(
                         current.append((now - incarnation_start, rss))
                     next_sample = now + 5.0
                 if now >= next_fault:
-                    fault = rng.choice(FAULTS)
+                    fault = rng.choice(faults)
                     result.faults[fault] += 1
                     progress(f"{now - t0:7.0f} s: {fault}")
                     if fault == "kill9":
@@ -279,12 +282,14 @@ def format_soak(r: SoakResult) -> str:
     return "\n".join(lines)
 
 
-def main_soak(beds: int, seconds: float, as_json: bool, seed: int = 1) -> int:
+def main_soak(
+    beds: int, seconds: float, as_json: bool, seed: int = 1, faults: tuple[str, ...] = FAULTS
+) -> int:
     started = time.perf_counter()
 
     def progress(message: str) -> None:
         print(f"[{time.perf_counter() - started:7.1f} s] {message}", file=sys.stderr, flush=True)
 
-    result = asyncio.run(run_soak(beds, seconds, seed, progress))
+    result = asyncio.run(run_soak(beds, seconds, seed, progress, faults=faults))
     print(json.dumps(asdict(result), indent=2) if as_json else format_soak(result))
     return 0 if result.lost == 0 else 1
