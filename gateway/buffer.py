@@ -208,6 +208,8 @@ class Buffer:
         self.committed_records = 0
         self.committed_samples = 0  # a waveform chunk counts its samples
         self._pending_acks: set[int] = set()
+        self._flushing: set[int] = set()  # acknowledged ids being deleted right now
+        self._ack_task: asyncio.Future[None] | None = None
         self._sealed_after_id = 0  # rows above this id are sealed (encryption at rest)
         self.unreadable_rows: set[int] = set()  # sealed rows that failed authentication
         self._last_ack_flush = time.monotonic()
@@ -755,8 +757,8 @@ class Buffer:
         ``limit``): oldest first, but when the backlog is deep, half of the places go to the
         newest rows so live data is not starved while an hour of backlog drains.
         """
-        if self._pending_acks or self.unreadable_rows:
-            exclude = exclude | self._pending_acks | self.unreadable_rows
+        if self._pending_acks or self._flushing or self.unreadable_rows:
+            exclude = exclude | self._pending_acks | self._flushing | self.unreadable_rows
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(
             self._read_executor, self._unsent_sync, limit, exclude, backlog
@@ -852,19 +854,36 @@ class Buffer:
         """
         self._pending_acks.update(ids)
         now = time.monotonic()
-        if len(self._pending_acks) >= ACK_FLUSH_ROWS or now - self._last_ack_flush >= ACK_FLUSH_S:
+        due = len(self._pending_acks) >= ACK_FLUSH_ROWS or now - self._last_ack_flush >= ACK_FLUSH_S
+        if due and (self._ack_task is None or self._ack_task.done()):
+            # in the background: the sender must not wait behind a large commit on the
+            # writer thread (the rows stay excluded from unsent() until they are gone)
+            self._last_ack_flush = now
+            self._ack_task = asyncio.ensure_future(self._flush_in_background())
+
+    async def _flush_in_background(self) -> None:
+        try:
             await self.flush_acks()
+        except BufferError_ as exc:
+            log.warning("cannot delete acknowledged rows yet (%s); will retry", exc)
 
     async def flush_acks(self) -> None:
         """Delete the rows acknowledged so far (see :meth:`ack`)."""
+        task = self._ack_task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            await asyncio.shield(task)  # one flush at a time, in order
         self._last_ack_flush = time.monotonic()
         if self._pending_acks:
-            ids, self._pending_acks = sorted(self._pending_acks), set()
+            ids = sorted(self._pending_acks)
+            self._flushing.update(ids)
+            self._pending_acks.clear()
             try:
                 await self._run(self._ack_sync, ids)
             except BaseException:
                 self._pending_acks.update(ids)
                 raise
+            finally:
+                self._flushing.difference_update(ids)
 
     def _ack_sync(self, ids: list[int]) -> None:
         db = self._require_db()
