@@ -58,6 +58,9 @@ DEEP_BACKLOG_ROWS = 2000
 #: Acknowledged rows are deleted in one transaction per this many seconds or rows.
 ACK_FLUSH_S = 1.0
 ACK_FLUSH_ROWS = 512
+#: The status tables (latest value per stream, latest twin per patient) are rewritten at
+#: most this often per stream (``edgetwin status`` may show values this much older).
+LATEST_EVERY_S = 5.0
 _MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -209,6 +212,7 @@ class Buffer:
         self.committed_samples = 0  # a waveform chunk counts its samples
         self._pending_acks: set[int] = set()
         self._flushing: set[int] = set()  # acknowledged ids being deleted right now
+        self._latest_due: dict[str, float] = {}  # stream -> when its latest row is due
         self._ack_task: asyncio.Future[None] | None = None
         self._sealed_after_id = 0  # rows above this id are sealed (encryption at rest)
         self.unreadable_rows: set[int] = set()  # sealed rows that failed authentication
@@ -521,10 +525,15 @@ class Buffer:
         counters = [(last + 1, n, stream_id) for stream_id, _r, _pt, _s, last, n, _p, _new in rows]
         latest: list[tuple[object, ...]] = []
         twin_latest: list[tuple[object, ...]] = []
+        mono = time.monotonic()
         for stream_id, r, _pt, seq, last, _n, _p, _new in rows:
             new_next[stream_id] = last + 1
             numbered[stream_id] = (seq, last)
-            _latest_row(r, last, latest, twin_latest)
+            # the status tables take a stream's newest value at most every LATEST_EVERY_S:
+            # rewriting hundreds of rows each second would cost SD-card writes for a view
+            if mono >= self._latest_due.get(stream_id, 0.0):
+                self._latest_due[stream_id] = mono + LATEST_EVERY_S
+                _latest_row(r, last, latest, twin_latest)
         try:
             db.execute("BEGIN IMMEDIATE")
             if streams_new:

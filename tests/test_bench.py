@@ -10,9 +10,10 @@ async def test_bench_measures_every_figure_on_a_tiny_ward() -> None:
     r = await run_bench(beds=2, seconds=2.0, alarms=5, backlog_s=120.0, capacity=False)
     assert r.flood is not None
     assert r.realrate is not None
-    assert r.flood_sealed is not None
+    assert r.realrate_sealed is not None
     assert r.flood.samples_per_s > 0
-    assert r.flood_sealed.samples_per_s > 0
+    assert r.realrate_sealed.samples_per_s > 0
+    assert r.sealed_cpu_ratio > 0
     assert r.baseline_samples_per_s > 0
     assert r.realrate.expected_samples_per_s == 2 * r.samples_per_bed_per_s
     assert 0 < r.startup_first_commit_s <= r.startup_first_ack_s
