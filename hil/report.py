@@ -13,7 +13,9 @@ in the report are scenario seconds: a wall-clock stamp ``t_ns`` is
 * ``technical_alarm``: a technical alarm (or a driver's technical-alarm event) whose text
   contains ``text``; latency from the battery crossing the low limit (text about battery)
   or from the first link/stall/sensor event in the window.
-* ``maintenance``: not evaluated (no maintenance alerts in this gateway yet).
+* ``maintenance``: not evaluated yet: the device twin raises these alerts (TECHNICAL_ALARM
+  events on ``<device>.maintenance``), but its time constants are wall seconds and are not
+  scaled to the run's scenario speed, so an emulated run would judge them unfairly.
 * ``no_loss``: every message an emulator delivered was stored exactly once, nothing lost
   or damaged was stored.
 """
@@ -48,7 +50,9 @@ CAUSE_WORDS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("no data", ("stall", "link_drop")),
     ("sensor", ("sensor_off",)),
 )
-MAINTENANCE_REASON = "maintenance alerts come from the device twin, not in this gateway yet"
+MAINTENANCE_REASON = (
+    "device-twin maintenance alerts are not scaled to scenario speed yet; not judged"
+)
 
 Samples = dict[str, list[dict[str, Any]]]
 
