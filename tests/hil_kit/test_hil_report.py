@@ -149,7 +149,7 @@ def test_maintenance_is_reported_as_not_evaluated_and_does_not_fail() -> None:
     e = engine({"kind": "maintenance", "text": "battery"})
     result = evaluate(e, obs({}), DEFAULT_LIMITS)
     assert result.checks[0].status == NOT_EVALUATED and result.status == PASS
-    assert "not in this gateway" in result.checks[0].detail
+    assert "not scaled to scenario speed" in result.checks[0].detail
 
 
 def test_no_loss_fails_on_missing_unexpected_or_duplicated() -> None:
