@@ -88,5 +88,18 @@ def setup_logging(
     root.addHandler(handler)
     root.setLevel(level)
     for name in WIRE_LOGGERS:
-        logging.getLogger(name).setLevel(max(level, logging.INFO))
+        wire = logging.getLogger(name)
+        wire.setLevel(max(level, logging.INFO))
+        if not any(isinstance(f, SocketResetAsWarning) for f in wire.filters):
+            wire.addFilter(SocketResetAsWarning())
     return True
+
+
+class SocketResetAsWarning(logging.Filter):
+    """paho reports a broker going away as an *error* ("failed to receive on socket"); the
+    uplink already logs the outage, once, with what to do. Keep paho's line, as a warning."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and "on socket" in record.getMessage():
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
