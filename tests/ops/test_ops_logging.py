@@ -132,20 +132,12 @@ def test_a_demo_run_with_json_logs_names_no_patient(tmp_path: Path) -> None:
         assert pid not in done.stderr, f"{pid} in the logs"
 
 
+@pytest.mark.usefixtures("restore_root")
 def test_a_broker_going_away_is_a_warning_from_paho_not_an_error() -> None:
-    root = logging.getLogger()
-    saved = root.handlers[:], root.level
     stream = io.StringIO()
-    try:
-        setup_logging("warning", json=True, stream=stream, force=True)
-        wire = logging.getLogger("mqtt")
-        wire.error("failed to receive on socket: [Errno 104] Connection reset by peer")
-        wire.error("protocol violation")
-    finally:
-        for handler in root.handlers[:]:
-            root.removeHandler(handler)
-        for handler in saved[0]:
-            root.addHandler(handler)
-        root.setLevel(saved[1])
+    setup_logging("warning", json=True, stream=stream, force=True)
+    wire = logging.getLogger("mqtt")
+    wire.error("failed to receive on socket: [Errno 104] Connection reset by peer")
+    wire.error("protocol violation")
     levels = [json.loads(line)["level"] for line in stream.getvalue().splitlines()]
     assert levels == ["warning", "error"]  # other paho errors stay errors
