@@ -290,9 +290,7 @@ class Buffer:
         try:
             self._db = self._connect_checked()
         except sqlite3.DatabaseError as exc:
-            aside = self.path.with_name(
-                f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}"
-            )
+            aside = _rename_aside(self.path, "corrupt")
             log.error(
                 "buffer %s failed its integrity check (%s); moved aside to %s and starting a "
                 "fresh buffer: recover the old file with 'sqlite3 .recover' if needed",
@@ -300,10 +298,6 @@ class Buffer:
                 exc,
                 aside,
             )
-            for suffix in ("", "-wal", "-shm"):
-                src = Path(f"{self.path}{suffix}")
-                if src.exists():
-                    src.rename(Path(f"{aside}{suffix}"))
             self._db = self._connect_checked()
         if not self._check_sealing(self._db):
             self._move_aside("was sealed with another key")
@@ -317,7 +311,7 @@ class Buffer:
     def _move_aside(self, why: str) -> None:
         assert self._db is not None
         self._db.close()
-        aside = self.path.with_name(f"{self.path.name}.aside-{time.strftime('%Y%m%dT%H%M%S')}")
+        aside = _rename_aside(self.path, "aside")
         log.error(
             "buffer %s %s; moved aside to %s and starting a fresh buffer (the old rows "
             "open with the old key file)",
@@ -325,10 +319,6 @@ class Buffer:
             why,
             aside,
         )
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(f"{self.path}{suffix}")
-            if src.exists():
-                src.rename(Path(f"{aside}{suffix}"))
 
     def _check_sealing(self, db: sqlite3.Connection) -> bool:
         """Reconcile the file's sealing bookkeeping with the configured key.
@@ -1006,3 +996,13 @@ def _latest_row(
                 seq,
             )
         )
+
+
+def _rename_aside(path: Path, tag: str) -> Path:
+    """Rename a buffer file with its WAL and shared-memory files to ``<name>.<tag>-<time>``."""
+    aside = path.with_name(f"{path.name}.{tag}-{time.strftime('%Y%m%dT%H%M%S')}")
+    for suffix in ("", "-wal", "-shm"):
+        src = Path(f"{path}{suffix}")
+        if src.exists():
+            src.rename(Path(f"{aside}{suffix}"))
+    return aside
