@@ -15,6 +15,10 @@ import pytest
 from gateway.broker import LocalBroker
 from hil.pty_port import PtyPort
 
+#: Real recorded physiological data (PhysioNet), in ../shared/data beside the repository.
+#: CI provides it; a test that needs it fails (file not found) rather than skipping.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[LocalBroker]:

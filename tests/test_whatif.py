@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support import SHARED_DATA
 
 from edge_models.alarms import Limit, Side
 from gateway.config import Patient
@@ -38,7 +39,7 @@ from gateway.whatif import (
     whatif,
 )
 
-DATA = Path("/work/shared/data/mimic2wdb-numerics")
+DATA = SHARED_DATA / "mimic2wdb-numerics"
 RECORD = DATA / "derived_s00001_numerics_per_minute.csv"
 SHORT_RECORD = DATA / "derived_s25047_numerics_per_minute.csv"
 

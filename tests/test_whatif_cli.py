@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-from support import wait_until
+from support import SHARED_DATA, wait_until
 
 from gateway.cli import main
 from gateway.commands.buffer import export_buffer
@@ -17,7 +17,7 @@ from gateway.whatif import VITAL_NAMES, read_buffer, read_record
 from hil.pty_port import PtyPort
 from hil.sim.masimo_sim import MasimoSimulator
 
-RECORD = Path("/work/shared/data/mimic2wdb-numerics/derived_s25047_numerics_per_minute.csv")
+RECORD = SHARED_DATA / "mimic2wdb-numerics" / "derived_s25047_numerics_per_minute.csv"
 SPO2_HIGH_AT_20 = """
 [[patients]]
 id = "p-1"

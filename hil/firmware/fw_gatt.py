@@ -1,8 +1,9 @@
 """Bluetooth SIG health characteristic encoders (portable core, CPython and MicroPython).
 
 Little-endian layouts from the SIG service specs (HRS, PLXS, HTS, BLS, BAS, DIS); see
-``/work/shared/reference/ble_profiles.md``. Every function returns the characteristic value
-as ``bytes``. Date Time values are ``(year, month, day, hours, minutes, seconds)`` tuples.
+``../shared/reference/ble_profiles.md`` (beside the repository). Every function returns the
+characteristic value as ``bytes``. Date Time values are
+``(year, month, day, hours, minutes, seconds)`` tuples.
 """
 
 import struct

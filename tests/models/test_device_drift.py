@@ -119,7 +119,6 @@ def test_detection_within_a_bounded_number_of_samples(
     assert lead * 10.0 - 30.0 <= state.since[0] <= (lead + bound) * 10.0
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="needs ../shared/data (PhysioNet numerics)")
 def test_real_record_ecg_heart_rate_against_pleth_pulse() -> None:
     """MIMIC-II s00001 (32 h, one value a minute): HR from the ECG against pleth pulse rate.
 

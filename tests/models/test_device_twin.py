@@ -10,7 +10,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -367,7 +366,6 @@ def test_restore_into_a_changed_configuration() -> None:
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "mimic2wdb-numerics"
 
 
-@pytest.mark.skipif(not DATA.exists(), reason="needs ../shared/data (PhysioNet numerics)")
 def test_real_record_through_the_stage() -> None:
     """MIMIC-II s00001 (32 h of one-a-minute numerics) as one bedside monitor: ECG heart rate
     and pleth pulse rate are compared inside the device (0 = no signal: not sent)."""

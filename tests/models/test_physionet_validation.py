@@ -11,10 +11,8 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-import pytest
+from support import SHARED_DATA
 
 from edge_models.validate import (
     ReplayResult,
@@ -23,10 +21,9 @@ from edge_models.validate import (
     replay_numerics,
 )
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 NUMERICS = DATA / "mimic2wdb-numerics"
 CHALLENGE = DATA / "challenge2015-false-alarms"
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="PhysioNet data not present")
 
 
 def _numerics(name: str) -> tuple[ReplayResult, ReplayResult]:
