@@ -47,8 +47,13 @@ def _value(values: dict[str, float | None], key: str, default: float) -> float |
     return values.get(key, default)
 
 
-class HrStrap(EmulatedPeripheral):
-    advertised_services = (uuids.HEART_RATE_SERVICE, uuids.BATTERY_SERVICE)
+class StreamingPeripheral(EmulatedPeripheral):
+    """A device that notifies one measurement characteristic every ``interval_s`` of
+    scenario time (subclasses: the service, a companion readable value, the encoding)."""
+
+    service: int
+    stream: int
+    companion: int  # a readable characteristic of the same service
 
     def __init__(
         self,
@@ -63,15 +68,35 @@ class HrStrap(EmulatedPeripheral):
         super().__init__(name, address, clock, **kwargs)  # type: ignore[arg-type]
         self.scenario = scenario
         self.interval_s = interval_s
-        self.hrm = characteristic(uuids.HEART_RATE_MEASUREMENT, N)
+        self.stream_char = characteristic(self.stream, N)
 
     def profile_services(self) -> list[gatt.Service]:
         return [
-            gatt.Service(
-                uuid16(uuids.HEART_RATE_SERVICE),
-                [self.hrm, self.readable(uuids.BODY_SENSOR_LOCATION)],
-            )
+            gatt.Service(uuid16(self.service), [self.stream_char, self.readable(self.companion)])
         ]
+
+    def measurement(self, t: float) -> bytes:
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        k = 1
+        while True:
+            await self.clock.sleep_until(k * self.interval_s)
+            t = k * self.interval_s
+            k += 1
+            if not self.stalled:
+                await self.send(self.stream_char, self.stream, self.measurement(t))
+
+
+class HrStrap(StreamingPeripheral):
+    advertised_services = (uuids.HEART_RATE_SERVICE, uuids.BATTERY_SERVICE)
+    service = uuids.HEART_RATE_SERVICE
+    stream = uuids.HEART_RATE_MEASUREMENT
+    companion = uuids.BODY_SENSOR_LOCATION
+
+    @property
+    def hrm(self) -> gatt.Characteristic[bytes]:
+        return self.stream_char
 
     def read_value(self, char: int) -> bytes:
         if char == uuids.BODY_SENSOR_LOCATION:
@@ -85,41 +110,16 @@ class HrStrap(EmulatedPeripheral):
         bpm = max(1, min(255, round(hr)))
         return encoders.heart_rate_measurement(bpm, contact=True, rr_1024=[round(61440 / bpm)])
 
-    async def run(self) -> None:
-        k = 1
-        while True:
-            await self.clock.sleep_until(k * self.interval_s)
-            t = k * self.interval_s
-            k += 1
-            if not self.stalled:
-                await self.send(self.hrm, uuids.HEART_RATE_MEASUREMENT, self.measurement(t))
 
-
-class PlxOximeter(EmulatedPeripheral):
+class PlxOximeter(StreamingPeripheral):
     advertised_services = (uuids.PULSE_OXIMETER_SERVICE, uuids.BATTERY_SERVICE)
+    service = uuids.PULSE_OXIMETER_SERVICE
+    stream = uuids.PLX_CONTINUOUS_MEASUREMENT
+    companion = uuids.PLX_FEATURES
 
-    def __init__(
-        self,
-        name: str,
-        address: str,
-        clock: SimClock,
-        scenario: Scenario,
-        *,
-        interval_s: float = 1.0,
-        **kwargs: object,
-    ) -> None:
-        super().__init__(name, address, clock, **kwargs)  # type: ignore[arg-type]
-        self.scenario = scenario
-        self.interval_s = interval_s
-        self.continuous = characteristic(uuids.PLX_CONTINUOUS_MEASUREMENT, N)
-
-    def profile_services(self) -> list[gatt.Service]:
-        return [
-            gatt.Service(
-                uuid16(uuids.PULSE_OXIMETER_SERVICE),
-                [self.continuous, self.readable(uuids.PLX_FEATURES)],
-            )
-        ]
+    @property
+    def continuous(self) -> gatt.Characteristic[bytes]:
+        return self.stream_char
 
     def read_value(self, char: int) -> bytes:
         if char == uuids.PLX_FEATURES:
@@ -136,17 +136,6 @@ class PlxOximeter(EmulatedPeripheral):
             "nan" if pr is None else (round(pr), 0),
             pai=None if pai is None else (round(pai * 10), -1),
         )
-
-    async def run(self) -> None:
-        k = 1
-        while True:
-            await self.clock.sleep_until(k * self.interval_s)
-            t = k * self.interval_s
-            k += 1
-            if not self.stalled:
-                await self.send(
-                    self.continuous, uuids.PLX_CONTINUOUS_MEASUREMENT, self.measurement(t)
-                )
 
 
 @dataclass
