@@ -18,25 +18,20 @@ keeping what was read on connect (temperature site, CGM feature and session star
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from drivers.ble import (
-    blood_pressure,
     cgm,
-    glucose,
-    heart_rate,
-    plx,
     thermometer,
     uuids,
-    weight,
 )
 from drivers.ble import measurements as ble_measurements
 from drivers.ble.date_time import device_time_ns, parse_date_time
+from drivers.ble.decode import PARSERS  # the one characteristic -> parser table
 from gateway.model import Measurement, ReceiveTime
 
-Parser = Callable[[bytes], object]
 CGM_SESSION_START_TIME = 0x2AAA
 
 
@@ -116,25 +111,6 @@ PROFILES: dict[str, Profile] = {
             stored=(uuids.GLUCOSE_MEASUREMENT, uuids.GLUCOSE_MEASUREMENT_CONTEXT),
         ),
     )
-}
-
-PARSERS: dict[int, Parser] = {
-    uuids.HEART_RATE_MEASUREMENT: heart_rate.parse_heart_rate_measurement,
-    uuids.BODY_SENSOR_LOCATION: heart_rate.parse_body_sensor_location,
-    uuids.PLX_CONTINUOUS_MEASUREMENT: plx.parse_plx_continuous,
-    uuids.PLX_SPOT_CHECK_MEASUREMENT: plx.parse_plx_spot_check,
-    uuids.PLX_FEATURES: plx.parse_plx_features,
-    uuids.BLOOD_PRESSURE_MEASUREMENT: blood_pressure.parse_blood_pressure_measurement,
-    uuids.INTERMEDIATE_CUFF_PRESSURE: blood_pressure.parse_intermediate_cuff_pressure,
-    uuids.BLOOD_PRESSURE_FEATURE: blood_pressure.parse_blood_pressure_feature,
-    uuids.TEMPERATURE_MEASUREMENT: thermometer.parse_temperature_measurement,
-    uuids.INTERMEDIATE_TEMPERATURE: thermometer.parse_intermediate_temperature,
-    uuids.TEMPERATURE_TYPE: thermometer.parse_temperature_type,
-    uuids.WEIGHT_MEASUREMENT: weight.parse_weight_measurement,
-    uuids.WEIGHT_SCALE_FEATURE: weight.parse_weight_scale_feature,
-    uuids.GLUCOSE_MEASUREMENT: glucose.parse_glucose_measurement,
-    uuids.GLUCOSE_MEASUREMENT_CONTEXT: glucose.parse_glucose_measurement_context,
-    uuids.CGM_FEATURE: cgm.parse_cgm_feature,
 }
 
 
