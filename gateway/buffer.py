@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from gateway import envelope
+from gateway import envelope, sql_batch
 from gateway.errors import BufferError_, DiskFullError
 from gateway.model import (
     PRIORITY,
@@ -42,6 +42,7 @@ from gateway.model import (
     WaveformChunk,
 )
 from gateway.sealing import Sealer, SealingError, outbox_aad
+from gateway.write_gate import WriteGate
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,6 +62,12 @@ ACK_FLUSH_ROWS = 512
 #: The status tables (latest value per stream, latest twin per patient) are rewritten at
 #: most this often per stream (``edgetwin status`` may show values this much older).
 LATEST_EVERY_S = 5.0
+_OUTBOX_COLUMNS = "priority, stream_id, kind, seq_first, seq_last, n, created_ns, payload"
+_MARKS_8 = ", ".join("?" * 8)
+#: WAL bytes (estimated) after which the main lane checkpoints, outside the write gate
+WAL_CHECKPOINT_BYTES = 4 << 20
+#: WAL bytes counted per deleted outbox row (its leaf and freelist pages, roughly)
+WAL_BYTES_PER_DELETE = 256
 _MIGRATIONS: dict[int, str] = {
     1: """
     CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -230,6 +237,12 @@ class Buffer:
         self._urgent: sqlite3.Connection | None = None
         self._db: sqlite3.Connection | None = None
         self._next_seq: dict[str, int] = {}
+        # one writer at a time, alarms first (instead of SQLite's sleeping busy handler)
+        self._gate = WriteGate()
+        # the WAL is checkpointed by us, outside the gate (see _maybe_checkpoint)
+        self._wal_bytes = 0
+        #: called (on the event loop) with each urgent commit's new rows, ready to publish
+        self.on_urgent: Callable[[list[OutboxRow]], None] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -282,8 +295,13 @@ class Buffer:
         return self._reader
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the main lane's thread, holding the write gate."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, fn, *args)
+        return await loop.run_in_executor(self._executor, self._gated, fn, *args)
+
+    def _gated(self, fn: Callable[..., T], *args: Any) -> T:
+        with self._gate.hold():
+            return fn(*args)
 
     def _open_sync(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -373,6 +391,8 @@ class Buffer:
             # what is rewritten anyway; freed pages keep old bytes until reused (soon, in a
             # ring-like outbox; ciphertext when the buffer is sealed). See docs/security.md.
             db.execute("PRAGMA secure_delete=FAST")
+            # checkpoints run outside the write gate (_maybe_checkpoint), not inside a COMMIT
+            db.execute("PRAGMA wal_autocheckpoint=0")
             result = db.execute("PRAGMA quick_check").fetchone()
             if result is None or result[0] != "ok":
                 raise sqlite3.DatabaseError(f"quick_check: {result}")
@@ -424,7 +444,10 @@ class Buffer:
             if last_seen:
                 await self.touch_devices(last_seen)
             return {}
-        return await self._run(self._commit_sync, records, patient_of, last_seen)
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._executor, self._commit_sync, records, patient_of, last_seen
+        )
 
     async def commit_urgent(
         self, records: Sequence[Record], patient_of: Callable[[str], str]
@@ -438,21 +461,27 @@ class Buffer:
         if not all(isinstance(r, Alarm) for r in records):
             raise ValueError("the urgent lane takes alarms only")
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
+        numbered, hot = await loop.run_in_executor(
             self._urgent_executor, self._commit_urgent_sync, records, patient_of
         )
+        if self.on_urgent is not None:
+            self.on_urgent(hot)  # straight to the uplink: no wait for the next outbox read
+        return numbered
 
     def _commit_urgent_sync(
         self, records: Sequence[Record], patient_of: Callable[[str], str]
-    ) -> dict[str, tuple[int, int]]:
+    ) -> tuple[dict[str, tuple[int, int]], list[OutboxRow]]:
         self._require_db()
         if self._urgent is None:
             urgent = sqlite3.connect(self.path, isolation_level=None)
             urgent.execute("PRAGMA busy_timeout=10000")
             urgent.execute("PRAGMA synchronous=FULL")
             urgent.execute("PRAGMA secure_delete=FAST")
+            urgent.execute("PRAGMA wal_autocheckpoint=0")  # never pays for a checkpoint
             self._urgent = urgent
-        return self._commit_sync(records, patient_of, None, self._urgent)
+        hot: list[OutboxRow] = []
+        numbered = self._commit_sync(records, patient_of, None, self._urgent, hot)
+        return numbered, hot
 
     def _commit_sync(
         self,
@@ -460,7 +489,10 @@ class Buffer:
         patient_of: Callable[[str], str],
         last_seen: dict[str, int] | None = None,
         db: sqlite3.Connection | None = None,
+        hot: list[OutboxRow] | None = None,
     ) -> dict[str, tuple[int, int]]:
+        """Encode, number and store ``records``; with ``hot``, also return the new rows
+        (ids and plain payloads) there, ready to publish."""
         db = db or self._require_db()
         by_stream: dict[str, list[Record]] = defaultdict(list)
         checkpoints: list[Checkpoint] = []
@@ -477,6 +509,7 @@ class Buffer:
         # lane) waits only for the inserts. A stream is written by one lane only, so the
         # numbers taken here from the in-memory counters stay ours until we commit.
         rows: list[tuple[str, Record, str, int, int, int, bytes, bool]] = []
+        plain: list[bytes] = []
         for stream_id, batch in by_stream.items():
             first = batch[0]
             patient = _patient(first, patient_of)
@@ -495,6 +528,8 @@ class Buffer:
             )
             last = seq + len(batch) - 1
             payload_bytes += len(payload)
+            if hot is not None:
+                plain.append(payload)
             if self.sealer is not None:
                 payload = self.sealer.seal(payload, outbox_aad(stream_id, first.kind, seq, last))
             records_n += len(batch)
@@ -524,31 +559,96 @@ class Buffer:
             if mono >= self._latest_due.get(stream_id, 0.0):
                 self._latest_due[stream_id] = mono + LATEST_EVERY_S
                 _latest_row(r, last, latest, twin_latest)
+        urgent = db is not self._db
+        want_ids = hot is not None
+        statements = self._commit_statements(
+            streams_new, outbox, counters, latest, twin_latest, last_seen, want_ids
+        )
+        with self._gate.hold(urgent=urgent):
+            ids = self._insert_sync(db, statements, outbox, checkpoints, now, want_ids)
+        if hot is not None:
+            hot.extend(
+                OutboxRow(row_id, o[0], o[1], o[2], o[3], o[4], o[5], o[6], payload)
+                for row_id, o, payload in zip(ids, outbox, plain, strict=True)
+            )
+        self._next_seq.update(new_next)
+        self.committed_payload_bytes += payload_bytes
+        self.committed_records += records_n
+        self.committed_samples += samples_n
+        self._wal_bytes += payload_bytes
+        if not urgent:
+            with self._gate.hold():
+                self._evict_sync(force=False)
+            self._maybe_checkpoint()
+        return numbered
+
+    @staticmethod
+    def _commit_statements(
+        streams_new: list[tuple[str, str, str, str]],
+        outbox: list[tuple[int, str, str, int, int, int, int, bytes]],
+        counters: list[tuple[int, int, str]],
+        latest: list[tuple[object, ...]],
+        twin_latest: list[tuple[object, ...]],
+        last_seen: dict[str, int] | None,
+        want_ids: bool,
+    ) -> list[sql_batch.Statement]:
+        """A commit's statements, multi-row (see gateway.sql_batch), built before the lock.
+
+        The outbox rows are left out when their ids are wanted (inserted one by one)."""
+        st: list[sql_batch.Statement] = []
+        if streams_new:
+            st += sql_batch.insert_values(
+                "INSERT INTO streams (stream_id, device_id, patient, kind, next_seq)",
+                [(*row, 1) for row in streams_new],
+                5,
+            )
+        if not want_ids:
+            st += sql_batch.insert_values(f"INSERT INTO outbox ({_OUTBOX_COLUMNS})", outbox, 8)
+        st += sql_batch.update_from_values(
+            "streams",
+            "next_seq = v.column1, committed = committed + v.column2",
+            "stream_id",
+            counters,
+            3,
+        )
+        if latest:
+            st += sql_batch.insert_values("INSERT OR REPLACE INTO latest", latest, 8)
+        if twin_latest:
+            st += sql_batch.insert_values("INSERT OR REPLACE INTO twin_latest", twin_latest, 4)
+        if last_seen:
+            st += sql_batch.update_from_values(
+                "devices",
+                "last_seen_ns = v.column1",
+                "device_id",
+                [(ns, dev) for dev, ns in last_seen.items()],
+                2,
+            )
+        return st
+
+    def _insert_sync(
+        self,
+        db: sqlite3.Connection,
+        statements: list[sql_batch.Statement],
+        outbox: list[tuple[int, str, str, int, int, int, int, bytes]],
+        checkpoints: list[Checkpoint],
+        now: int,
+        want_ids: bool,
+    ) -> list[int]:
+        """One commit in one transaction (the caller holds the write gate).
+
+        With ``want_ids`` the outbox rows are inserted one by one and their ids returned
+        (the urgent lane: a few alarms).
+        """
+        ids: list[int] = []
         try:
             db.execute("BEGIN IMMEDIATE")
-            if streams_new:
-                db.executemany(
-                    "INSERT INTO streams (stream_id, device_id, patient, kind, next_seq) "
-                    "VALUES (?, ?, ?, ?, 1)",
-                    streams_new,
-                )
-            db.executemany(
-                "INSERT INTO outbox (priority, stream_id, kind, seq_first, seq_last, n, "
-                "created_ns, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                outbox,
-            )
-            db.executemany(
-                "UPDATE streams SET next_seq = ?, committed = committed + ? WHERE stream_id = ?",
-                counters,
-            )
-            if latest:
-                db.executemany(
-                    "INSERT OR REPLACE INTO latest VALUES (?, ?, ?, ?, ?, ?, ?, ?)", latest
-                )
-            if twin_latest:
-                db.executemany(
-                    "INSERT OR REPLACE INTO twin_latest VALUES (?, ?, ?, ?)", twin_latest
-                )
+            if want_ids:
+                insert = f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) VALUES ({_MARKS_8})"  # noqa: S608
+                for values in outbox:
+                    row_id = db.execute(insert, values).lastrowid
+                    assert row_id is not None
+                    ids.append(row_id)
+            sql_batch.run(db, statements)
             if checkpoints:
                 # the latest per (device, key) wins; records before it are in this
                 # transaction or an earlier one, never a later one
@@ -557,11 +657,6 @@ class Buffer:
                     "ON CONFLICT(device_id, key) DO UPDATE SET value = excluded.value, "
                     "updated_ns = excluded.updated_ns",
                     [(c.device_id, c.key, c.value, now) for c in checkpoints],
-                )
-            if last_seen:
-                db.executemany(
-                    "UPDATE devices SET last_seen_ns = ? WHERE device_id = ?",
-                    [(ns, dev) for dev, ns in last_seen.items()],
                 )
             db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -574,13 +669,18 @@ class Buffer:
         except BaseException:
             _rollback(db)
             raise
-        self._next_seq.update(new_next)
-        self.committed_payload_bytes += payload_bytes
-        self.committed_records += records_n
-        self.committed_samples += samples_n
-        if db is self._db:
-            self._evict_sync(force=False)
-        return numbered
+        return ids
+
+    def _maybe_checkpoint(self) -> None:
+        """Copy the WAL into the database once about 4 MiB were written (what SQLite's
+        automatic checkpoint does at 1,000 pages), on the main lane's thread but outside
+        the write gate: a PASSIVE checkpoint lets writers go on, so an alarm's commit never
+        waits for one."""
+        if self._wal_bytes < WAL_CHECKPOINT_BYTES:
+            return
+        self._wal_bytes = 0
+        with contextlib.suppress(sqlite3.Error):  # a busy checkpoint is simply tried later
+            self._require_db().execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     # -- disk budget ---------------------------------------------------------------------
 
@@ -842,6 +942,10 @@ class Buffer:
             return payload
         return self.sealer.open(payload, outbox_aad(row[2], row[3], row[4], row[5]))
 
+    def acknowledged(self, row_id: int) -> bool:
+        """True while an acknowledged row waits to be deleted (see :meth:`ack`)."""
+        return row_id in self._pending_acks or row_id in self._flushing
+
     async def ack(self, ids: Sequence[int]) -> None:
         """The broker has these rows: delete them and advance the per-stream counters.
 
@@ -877,12 +981,19 @@ class Buffer:
             self._flushing.update(ids)
             self._pending_acks.clear()
             try:
-                await self._run(self._ack_sync, ids)
+                loop = asyncio.get_running_loop()
+                await loop.run_in_executor(self._executor, self._ack_and_checkpoint, ids)
             except BaseException:
                 self._pending_acks.update(ids)
                 raise
             finally:
                 self._flushing.difference_update(ids)
+
+    def _ack_and_checkpoint(self, ids: list[int]) -> None:
+        with self._gate.hold():
+            self._ack_sync(ids)
+        self._wal_bytes += WAL_BYTES_PER_DELETE * len(ids)
+        self._maybe_checkpoint()
 
     def _ack_sync(self, ids: list[int]) -> None:
         db = self._require_db()

@@ -37,6 +37,9 @@ class MqttConfig:
     keepalive_s: int = 30
     session_expiry_s: int = 7 * 24 * 3600
     inflight_window: int = 32
+    #: payload bytes of backlog rows (numerics, waves) in flight at most: an alarm published
+    #: now waits behind at most this much on the connection (0 = no limit)
+    inflight_backlog_bytes: int = 256 * 1024
     tls: bool = False
     ca_file: str | None = None
     cert_file: str | None = None
@@ -97,6 +100,9 @@ class GatewayConfig:
     alarms_enabled: bool = True
     alarm_limits: tuple[Limit, ...] = ()  # empty = the twin's adult ward defaults
     status: StatusConfig = NO_STATUS_PAGE
+    #: how long the interpreter lets one thread hold the GIL (µs); 0 keeps Python's 5 ms.
+    #: Short: the buffer's SQLite threads get the GIL back at once after each call
+    switch_interval_us: int = 100
 
     def patient_of(self, device_id: str) -> str:
         for device in self.devices:
@@ -129,7 +135,7 @@ def parse_config(
         raw, "", {"gateway", "mqtt", "buffer", "twin", "alarms", "status", "patients", "devices"}
     )
     gw = r.table(raw, "gateway")
-    r.only(gw, "gateway", {"id", "site", "data_dir"})
+    r.only(gw, "gateway", {"id", "site", "data_dir", "switch_interval_us"})
     gateway_id = r.ident(gw, "gateway.id")
     site = r.ident(gw, "gateway.site", default="default-site")
     data_dir = Path(r.string(gw, "gateway.data_dir", default="./edgetwin-data"))
@@ -147,6 +153,9 @@ def parse_config(
         keepalive_s=r.integer(mq, "mqtt.keepalive_s", default=30, lo=5, hi=3600),
         session_expiry_s=r.integer(mq, "mqtt.session_expiry_s", default=604800, lo=0, hi=2**32 - 1),
         inflight_window=r.integer(mq, "mqtt.inflight_window", default=32, lo=1, hi=1000),
+        inflight_backlog_bytes=r.integer(
+            mq, "mqtt.inflight_backlog_bytes", default=256 * 1024, lo=0, hi=1 << 30
+        ),
         tls=r.boolean(mq, "mqtt.tls", default=False),
         ca_file=r.opt_string(mq, "mqtt.ca_file"),
         cert_file=r.opt_string(mq, "mqtt.cert_file"),
@@ -259,6 +268,7 @@ def parse_config(
 
     return GatewayConfig(
         gateway_id=gateway_id,
+        switch_interval_us=r.integer(gw, "gateway.switch_interval_us", 100, 0, 100_000),
         status=status,
         alarms_enabled=r.boolean(al, "alarms.enabled", default=True),
         alarm_limits=limits,

@@ -104,9 +104,12 @@ def decode(payload: bytes) -> dict[str, Any]:
 
 #: Integer wave samples travel packed: little-endian, base64 (RFC 4648), smallest of these.
 _PACKED = (("i2", np.int16), ("i4", np.int32))
+_LE_I2 = np.dtype(np.int16).newbyteorder("<")
 
 
-def wave_data(samples: npt.NDArray[np.int32] | npt.NDArray[np.float64]) -> dict[str, Any]:
+def wave_data(
+    samples: npt.NDArray[np.int16] | npt.NDArray[np.int32] | npt.NDArray[np.float64],
+) -> dict[str, Any]:
     """The samples of a wave chunk for the envelope.
 
     Integer samples (what monitors send: ADC counts) are packed as ``samples_b64`` with
@@ -114,6 +117,10 @@ def wave_data(samples: npt.NDArray[np.int32] | npt.NDArray[np.float64]) -> dict[
     of 4-6 as JSON numbers, and encoded without a Python object per sample. Other samples
     stay a JSON list ``samples``. :func:`wave_samples` reads either.
     """
+    if samples.dtype.itemsize <= 2 and samples.dtype.kind in "iu" and samples.dtype != np.uint16:
+        # 8/16-bit counts fit i2 whatever their values: no range check (a hot path)
+        packed = samples.astype(_LE_I2, copy=False).tobytes()
+        return {"dtype": "i2", "samples_b64": base64.b64encode(packed).decode("ascii")}
     if samples.dtype.kind in "iu" and len(samples):
         lo, hi = int(samples.min()), int(samples.max())
         for name, dtype in _PACKED:

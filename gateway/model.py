@@ -135,7 +135,9 @@ class WaveformChunk:
     unit: str
     start_ns: int  # time of the first sample (device clock if known, else receive time)
     sample_period_ns: int
-    samples: npt.NDArray[np.int32] | npt.NDArray[np.float64]
+    #: ADC counts (int16 or int32: 16-bit sources stay 16-bit, packed without a range
+    #: check) or physical values (float64)
+    samples: npt.NDArray[np.int16] | npt.NDArray[np.int32] | npt.NDArray[np.float64]
     received: ReceiveTime
     gain: float = 1.0
     offset: float = 0.0

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -97,9 +98,16 @@ class Gateway:
             else None,
         )
         self.buffer = buffer
+        previous = sys.getswitchinterval()
+        if cfg.switch_interval_us:
+            # the buffer's threads release the GIL around every SQLite call; with Python's
+            # 5 ms default each of them then waits out the event loop's slice, which caps
+            # throughput and delays alarms on the urgent lane (docs/performance.md)
+            sys.setswitchinterval(cfg.switch_interval_us / 1e6)
         try:
             return await self._run(buffer, stop)
         finally:
+            sys.setswitchinterval(previous)
             await buffer.close()
 
     async def _run(self, buffer: Buffer, stop: asyncio.Event) -> RunSummary:
@@ -125,11 +133,14 @@ class Gateway:
                 site=cfg.site,
                 gateway_id=cfg.gateway_id,
                 window=cfg.mqtt.inflight_window,
+                backlog_bytes=cfg.mqtt.inflight_backlog_bytes,
                 wake=wake,
                 describe=f"{cfg.mqtt.host}:{cfg.mqtt.port}",
                 subscriptions=[desired_topic(cfg.site, cfg.gateway_id)],
                 on_message=desired.handle,
             )
+            # alarms go to the broker straight from their commit on the urgent lane
+            buffer.on_urgent = uplink.send_now
         self.uplink = uplink
         self._baseline = _per_device(await buffer.stats())
         await buffer.set_meta(

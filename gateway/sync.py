@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from gateway import envelope
 from gateway.backoff import Backoff
-from gateway.buffer import Buffer, OutboxRow
+from gateway.buffer import BACKLOG_PRIORITY, Buffer, OutboxRow
 from gateway.errors import EdgeTwinError, UplinkError
 from gateway.uplink import Uplink
 
@@ -45,6 +45,7 @@ class UplinkWorker:
         gateway_id: str,
         window: int,
         wake: asyncio.Event,
+        backlog_bytes: int = 0,
         backoff: Backoff | None = None,
         describe: str = "broker",
         subscriptions: Sequence[str] = (),
@@ -55,6 +56,9 @@ class UplinkWorker:
         self.site = site
         self.gateway_id = gateway_id
         self.window = window
+        self.backlog_bytes = backlog_bytes  # payload bytes of backlog rows in flight, at most
+        #: called with a row and when its PUBACK was read (benchmarks time alarms with it)
+        self.on_acked: Callable[[OutboxRow, int], None] | None = None
         self.wake = wake
         self.backoff = backoff or Backoff()
         self.describe = describe
@@ -65,6 +69,8 @@ class UplinkWorker:
         self.stopped = False
         self._logged_error = ""
         self.idle = asyncio.Event()  # set when the outbox was seen empty and nothing in flight
+        # while connected: the uplink, the publishes in flight and their rows (send_now)
+        self._live: tuple[Uplink, dict[int, asyncio.Task[None]], dict[int, OutboxRow]] | None = None
 
     def stop(self) -> None:
         """Ask :meth:`run` to return (within about a second), without relying on cancel."""
@@ -157,28 +163,67 @@ class UplinkWorker:
             except Exception:  # a bad message must never take the uplink down
                 log.exception("handling a message on %s failed", topic)
 
+    def send_now(self, rows: Sequence[OutboxRow]) -> None:
+        """Publish rows just committed on the urgent lane (alarms) at once, without waiting
+        for the pump's next outbox read; beyond the window if need be (alarms are few).
+
+        Not connected: nothing to do, the rows are in the outbox and go out on reconnect.
+        A row the pump has already picked up is not published twice.
+        """
+        if self._live is None or self.stopped:
+            return
+        uplink, inflight, rows_by_id = self._live
+        for row in rows:
+            if row.id not in inflight:
+                self._publish(uplink, inflight, rows_by_id, row)
+        self.wake.set()  # the pump waits on the new publishes too
+
+    def _publish(
+        self,
+        uplink: Uplink,
+        inflight: dict[int, asyncio.Task[None]],
+        rows_by_id: dict[int, OutboxRow],
+        row: OutboxRow,
+    ) -> None:
+        topic = envelope.topic(self.site, self.gateway_id, row.kind, row.stream_id)
+        # twin state is retained: a consumer that subscribes later gets the latest reported
+        # state of every twin at once
+        inflight[row.id] = asyncio.create_task(
+            self._send(uplink, topic, row), name=f"publish-{row.id}"
+        )
+        rows_by_id[row.id] = row
+        self.metrics.published_rows += 1
+
+    async def _send(self, uplink: Uplink, topic: str, row: OutboxRow) -> None:
+        acked_ns = await uplink.publish(topic, row.payload, retain=row.kind == "twin")
+        if self.on_acked is not None:
+            self.on_acked(row, acked_ns or time.monotonic_ns())
+
     async def _pump(self, uplink: Uplink) -> None:
         inflight: dict[int, asyncio.Task[None]] = {}
         rows_by_id: dict[int, OutboxRow] = {}
+        self._live = (uplink, inflight, rows_by_id)
         try:
             while not self.stopped:
                 self.wake.clear()
                 free = self.window - len(inflight)
-                backlog_inflight = sum(1 for r in rows_by_id.values() if r.priority >= 3)
-                # keep a few places of the window for the urgent lane (alarms, twin state)
-                backlog_free = self.window - self.reserved - backlog_inflight
+                backlog = [r for r in rows_by_id.values() if r.priority >= BACKLOG_PRIORITY]
+                # keep a few places of the window for the urgent lane (alarms, twin state),
+                # and bound the backlog's bytes on the wire: an alarm is not queued behind
+                # megabytes of waveforms on the same connection
+                backlog_free = self.window - self.reserved - len(backlog)
+                if (
+                    self.backlog_bytes
+                    and backlog_free > 0
+                    and sum(len(r.payload) for r in backlog) >= self.backlog_bytes
+                ):
+                    backlog_free = 0
                 if free > 0:
                     rows = await self.buffer.unsent(free, frozenset(inflight), backlog_free)
                     for row in rows:
-                        topic = envelope.topic(self.site, self.gateway_id, row.kind, row.stream_id)
-                        # twin state is retained: a consumer that subscribes later gets the
-                        # latest reported state of every twin at once
-                        inflight[row.id] = asyncio.create_task(
-                            uplink.publish(topic, row.payload, retain=row.kind == "twin"),
-                            name=f"publish-{row.id}",
-                        )
-                        rows_by_id[row.id] = row
-                        self.metrics.published_rows += 1
+                        # send_now may have published (even acknowledged) it meanwhile
+                        if row.id not in inflight and not self.buffer.acknowledged(row.id):
+                            self._publish(uplink, inflight, rows_by_id, row)
                 if not inflight:
                     await self.buffer.flush_acks()  # nothing in flight: settle the deletes
                     self.idle.set()
@@ -215,6 +260,7 @@ class UplinkWorker:
                 if failure is not None:
                     raise UplinkError(f"publish failed: {failure}") from failure
         finally:
+            self._live = None
             for task in inflight.values():
                 task.cancel()
             if inflight:

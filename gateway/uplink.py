@@ -49,7 +49,10 @@ class Uplink(Protocol):
         tb: TracebackType | None,
     ) -> None: ...
 
-    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None: ...
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int | None:
+        """Publish with QoS 1 and return when acknowledged: the PUBACK's arrival
+        (``time.monotonic_ns()``) when known."""
+        ...
 
     async def subscribe(self, topic: str) -> None: ...
 
@@ -143,7 +146,7 @@ class MqttUplink:
                 f"cannot connect to MQTT broker {self.cfg.host}:{self.cfg.port}: {exc}"
             ) from exc
         self._client = client
-        self._reasons: dict[int, Any] = {}
+        self._reasons: dict[int, tuple[Any, int]] = {}
         _watch_pubacks(client, self._reasons)
 
     async def _watch(self, watch: tls.CredentialWatch) -> None:
@@ -189,7 +192,7 @@ class MqttUplink:
         if disconnected.done() and not disconnected.cancelled():
             disconnected.exception()
 
-    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int | None:
         if self._client is None:
             raise UplinkError("publish on a closed uplink")
         if self._rotate.is_set():
@@ -209,7 +212,7 @@ class MqttUplink:
             self._in_flight -= 1
             if not self._in_flight:
                 self._drained.set()
-        reason = self._reasons.pop(mids[0], None) if mids else None
+        reason, acked_ns = self._reasons.pop(mids[0], (None, None)) if mids else (None, None)
         if reason is not None and getattr(reason, "is_failure", False):
             # MQTT 5: a PUBACK can refuse the message (e.g. 0x87 not authorised by the ACL).
             # Treating it as delivered would lose data, so the row stays in the outbox.
@@ -217,6 +220,7 @@ class MqttUplink:
                 f"broker refused publish to {topic}: {reason} (reason code {reason.value}); "
                 "check the broker ACL for this gateway's topic prefix"
             )
+        return acked_ns
 
     async def subscribe(self, topic: str) -> None:
         if self._client is None:
@@ -287,8 +291,9 @@ async def _open(client: aiomqtt.Client, context: tls.ClientContext | None) -> No
     connect.result()
 
 
-def _watch_pubacks(client: aiomqtt.Client, reasons: dict[int, Any]) -> None:
-    """Record the MQTT 5 reason code of every PUBACK (aiomqtt 2.x drops it).
+def _watch_pubacks(client: aiomqtt.Client, reasons: dict[int, tuple[Any, int]]) -> None:
+    """Record the MQTT 5 reason code of every PUBACK (aiomqtt 2.x drops it) and when it
+    was read off the socket.
 
     This is the one place that reaches into aiomqtt internals (its paho client); a canary
     test (tests/test_uplink_canary.py) fails if the internals it relies on change.
@@ -298,7 +303,7 @@ def _watch_pubacks(client: aiomqtt.Client, reasons: dict[int, Any]) -> None:
     original_publish: Any = paho.publish
 
     def on_publish(c: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
-        reasons[mid] = reason
+        reasons[mid] = (reason, time.monotonic_ns())  # when the PUBACK was read
         original_on_publish(c, userdata, mid, reason, properties)
 
     def publish(*args: Any, **kwargs: Any) -> Any:

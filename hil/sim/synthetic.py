@@ -134,8 +134,8 @@ PLETH = codes.MDC_PULS_OXIM_PLETH.mdc_code
 RESP_WAVE = 2 << 16 | 20480  # NOM_RESP
 
 
-def _shape(n: int, kind: str, rng: random.Random) -> npt.NDArray[np.int32]:
-    """One second-ish period of a plausible wave, as raw ADC counts, with a little noise."""
+def _shape(n: int, kind: str, rng: random.Random) -> npt.NDArray[np.int16]:
+    """One second-ish period of a plausible wave, as raw 16-bit ADC counts, a little noisy."""
     t = np.arange(n, dtype=np.float64) / n
     if kind == "ecg":
         wave = 1200 * np.exp(-(((t - 0.3) / 0.012) ** 2)) - 150 * np.exp(
@@ -147,7 +147,16 @@ def _shape(n: int, kind: str, rng: random.Random) -> npt.NDArray[np.int32]:
     else:
         wave = 1500 * np.sin(2 * np.pi * t)
     noise = np.array([rng.gauss(0, 8) for _ in range(n)])
-    return np.asarray(np.round(wave + noise), dtype=np.int32)
+    return np.asarray(np.round(wave + noise), dtype=np.int16)
+
+
+def _tiled(period: npt.NDArray[np.int16], longest: int) -> npt.NDArray[np.int16]:
+    """The period repeated so any chunk of up to ``longest`` samples starting anywhere in
+    the first period is one slice (a read-only view: no copy, no index array per chunk)."""
+    reps = 1 + -(-longest // len(period))
+    tiled = np.tile(period, reps + 1)
+    tiled.flags.writeable = False
+    return tiled
 
 
 class MonitorDevice:
@@ -162,12 +171,16 @@ class MonitorDevice:
         rng = random.Random(spec.id)
         self.rng = rng
         # (code, rate Hz, one beat/breath period of samples)
-        self.waves: list[tuple[int, float, npt.NDArray[np.int32], str]] = []
+        self.waves: list[tuple[int, float, npt.NDArray[np.int16], str]] = []
         for code in ECG_LEADS:
             self.waves.append((code, ecg_hz, _shape(int(ecg_hz * 0.8), "ecg", rng), "mV"))
         self.waves.append((PLETH, 125.0, _shape(100, "pleth", rng), "1"))
         self.waves.append((RESP_WAVE, 62.5, _shape(250, "resp", rng), "1"))
         self.streams = {code: stream_id_for(spec.id, str(code)) for code, *_ in self.waves}
+        self.tiled = {
+            code: _tiled(period, math.ceil(self.chunk_s * rate) + 1)
+            for code, rate, period, _ in self.waves
+        }
         self.numeric_streams = {
             code: stream_id_for(spec.id, str(code)) for code, *_ in MONITOR_NUMERICS
         }
@@ -196,7 +209,7 @@ class MonitorDevice:
             for code, rate, period, unit in self.waves:
                 n0 = emitted[code]
                 n = round(tick * self.chunk_s * rate) - n0  # exact rate over time
-                index = np.arange(n0, n0 + n) % len(period)
+                start = n0 % len(period)
                 yield WaveformChunk(
                     self.spec.id,
                     self.streams[code],
@@ -204,7 +217,7 @@ class MonitorDevice:
                     unit,
                     t_dev_ns + round(n0 * 1e9 / rate),
                     round(1e9 / rate),
-                    period[index],
+                    self.tiled[code][start : start + n],
                     received,
                     gain=0.001 if unit == "mV" else 1.0,
                 )

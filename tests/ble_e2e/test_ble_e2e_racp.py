@@ -201,6 +201,15 @@ async def test_new_driver_after_restart_fetches_only_new_records(tmp_path: Path)
         await ward.start()
         runs.append(Run(BleDriver(spec, DriverCounters()), tmp_path))
         await wait_until(lambda: len(runs[0].values(GLUCOSE)) >= 8, what="first 8 records")
+        # stop only once the checkpoint behind record 8 is durable (the driver yields it
+        # after the record; a stop before its commit would rightly fetch record 8 again)
+        store = StateStore.in_dir(tmp_path)
+        for _ in range(2000):
+            if (await store.load("meter")).last_sequence == 7:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            raise AssertionError("the checkpoint after record 8 was never committed")
         await runs[0].stop()
         for _ in range(5):
             meter._take(ward.clock.now())

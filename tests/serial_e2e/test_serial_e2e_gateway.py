@@ -216,7 +216,15 @@ async def test_eight_monitors_sixty_seconds_with_cable_pulls_lose_nothing_connec
 
     async def all_stored() -> bool:
         samples = outbox_samples(db)
-        return all(passes(lambda b=b: b.check(samples))() for b in beds)
+        # and every driver back on its port, its reconnection stored (a late restart on
+        # silence would otherwise be caught between its disconnection and reconnection)
+        return all(
+            passes(lambda b=b: b.check(samples))()
+            and gateway.health[b.id].state == "connected"
+            and len(events(samples, b.id, "connected"))
+            == len(events(samples, b.id, "disconnected")) + 1
+            for b in beds
+        )
 
     deadline = time.monotonic() + 30
     while not await all_stored() and time.monotonic() < deadline:
