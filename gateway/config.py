@@ -40,6 +40,8 @@ class MqttConfig:
     #: payload bytes of backlog rows (numerics, waves) in flight at most: an alarm published
     #: now waits behind at most this much on the connection (0 = no limit)
     inflight_backlog_bytes: int = 256 * 1024
+    #: alarms on a second connection of their own (client id ``<client id>-urgent``)
+    alarm_connection: bool = True
     tls: bool = False
     ca_file: str | None = None
     cert_file: str | None = None
@@ -156,6 +158,7 @@ def parse_config(
         inflight_backlog_bytes=r.integer(
             mq, "mqtt.inflight_backlog_bytes", default=256 * 1024, lo=0, hi=1 << 30
         ),
+        alarm_connection=r.boolean(mq, "mqtt.alarm_connection", default=True),
         tls=r.boolean(mq, "mqtt.tls", default=False),
         ca_file=r.opt_string(mq, "mqtt.ca_file"),
         cert_file=r.opt_string(mq, "mqtt.cert_file"),

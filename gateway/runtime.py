@@ -34,6 +34,7 @@ from gateway.sync import UplinkWorker
 from gateway.tls import request_reload
 from gateway.twin import PatientTwins
 from gateway.uplink import MqttUplink, Uplink
+from gateway.urgent_link import UrgentLink
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +74,8 @@ class Gateway:
         self._uplink_factory = uplink_factory or (
             lambda: MqttUplink(config.mqtt, config.gateway_id, config.site)
         )
+        # an injected uplink (tests, fault injection) carries the alarms too
+        self._alarm_connection = config.mqtt.alarm_connection and uplink_factory is None
         self.health = {d.id: DriverHealth() for d in config.devices}
         self.pipeline: Pipeline | None = None
         self.uplink: UplinkWorker | None = None
@@ -134,6 +137,15 @@ class Gateway:
                 gateway_id=cfg.gateway_id,
                 window=cfg.mqtt.inflight_window,
                 backlog_bytes=cfg.mqtt.inflight_backlog_bytes,
+                urgent=UrgentLink(
+                    buffer,
+                    lambda: MqttUplink(cfg.mqtt, cfg.gateway_id, cfg.site, lane="urgent"),
+                    site=cfg.site,
+                    gateway_id=cfg.gateway_id,
+                    on_failure=wake.set,
+                )
+                if self._alarm_connection
+                else None,
                 wake=wake,
                 describe=f"{cfg.mqtt.host}:{cfg.mqtt.port}",
                 subscriptions=[desired_topic(cfg.site, cfg.gateway_id)],

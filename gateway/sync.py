@@ -19,6 +19,7 @@ from gateway.backoff import Backoff
 from gateway.buffer import BACKLOG_PRIORITY, Buffer, OutboxRow
 from gateway.errors import EdgeTwinError, UplinkError
 from gateway.uplink import Uplink
+from gateway.urgent_link import UrgentLink
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class UplinkWorker:
         window: int,
         wake: asyncio.Event,
         backlog_bytes: int = 0,
+        urgent: UrgentLink | None = None,
         backoff: Backoff | None = None,
         describe: str = "broker",
         subscriptions: Sequence[str] = (),
@@ -59,6 +61,10 @@ class UplinkWorker:
         self.backlog_bytes = backlog_bytes  # payload bytes of backlog rows in flight, at most
         #: called with a row and when its PUBACK was read (benchmarks time alarms with it)
         self.on_acked: Callable[[OutboxRow, int], None] | None = None
+        #: the alarm connection (gateway/urgent_link.py); None: alarms share this one
+        self.urgent = urgent
+        if urgent is not None:
+            urgent.on_acked = self._urgent_acked
         self.wake = wake
         self.backoff = backoff or Backoff()
         self.describe = describe
@@ -80,7 +86,22 @@ class UplinkWorker:
     def _stop_requested(self) -> bool:
         return self.stopped
 
+    def _urgent_acked(self, row: OutboxRow, acked_ns: int) -> None:
+        if self.on_acked is not None:
+            self.on_acked(row, acked_ns)
+
     async def run(self) -> None:
+        urgent = (
+            asyncio.create_task(self.urgent.run(), name="uplink-urgent") if self.urgent else None
+        )
+        try:
+            await self._run_main()
+        finally:
+            if urgent is not None:
+                urgent.cancel()
+                await asyncio.gather(urgent, return_exceptions=True)
+
+    async def _run_main(self) -> None:
         attempt = 0
         while True:
             if self._stop_requested():
@@ -170,9 +191,16 @@ class UplinkWorker:
         Not connected: nothing to do, the rows are in the outbox and go out on reconnect.
         A row the pump has already picked up is not published twice.
         """
-        if self._live is None or self.stopped:
+        if self.stopped:
             return
-        uplink, inflight, rows_by_id = self._live
+        live = self._live
+        if self.urgent is not None:
+            taken = {} if live is None else live[1]
+            if self.urgent.offer(rows, skip=lambda i: i in taken or self.buffer.acknowledged(i)):
+                return
+        if live is None:
+            return
+        uplink, inflight, rows_by_id = live
         for row in rows:
             if row.id not in inflight:
                 self._publish(uplink, inflight, rows_by_id, row)
@@ -219,10 +247,16 @@ class UplinkWorker:
                 ):
                     backlog_free = 0
                 if free > 0:
-                    rows = await self.buffer.unsent(free, frozenset(inflight), backlog_free)
+                    urgent = self.urgent.inflight if self.urgent is not None else {}
+                    busy = frozenset(inflight).union(urgent)
+                    rows = await self.buffer.unsent(free, busy, backlog_free)
                     for row in rows:
                         # send_now may have published (even acknowledged) it meanwhile
-                        if row.id not in inflight and not self.buffer.acknowledged(row.id):
+                        if (
+                            row.id not in inflight
+                            and row.id not in urgent
+                            and not self.buffer.acknowledged(row.id)
+                        ):
                             self._publish(uplink, inflight, rows_by_id, row)
                 if not inflight:
                     await self.buffer.flush_acks()  # nothing in flight: settle the deletes

@@ -62,7 +62,10 @@ class Uplink(Protocol):
 class MqttUplink:
     """One MQTT 5 connection: persistent session, retained birth and will, QoS 1."""
 
-    def __init__(self, cfg: MqttConfig, gateway_id: str, site: str) -> None:
+    def __init__(self, cfg: MqttConfig, gateway_id: str, site: str, lane: str = "") -> None:
+        #: "" for the main connection; "urgent" for the alarm connection (client id
+        #: ``<client id>-urgent``, no birth or will: the main connection reports status)
+        self.lane = lane
         self.cfg = cfg
         self.gateway_id = gateway_id
         self.site = site
@@ -75,6 +78,11 @@ class MqttUplink:
         self._in_flight = 0
         self._drained = asyncio.Event()
         self._drained.set()
+
+    @property
+    def client_id(self) -> str:
+        base = self.cfg.client_id or f"edgetwin-{self.gateway_id}"
+        return f"{base}-{self.lane}" if self.lane else base
 
     def _status(self, state: str) -> bytes:
         return json.dumps(
@@ -114,7 +122,8 @@ class MqttUplink:
             raise
         if watch is not None:
             self._watch_task = asyncio.create_task(self._watch(watch), name="uplink-tls-watch")
-        await self.publish(self._status_topic, self._status("online"), retain=True)
+        if not self.lane:
+            await self.publish(self._status_topic, self._status("online"), retain=True)
         return self
 
     async def _connect(self) -> None:
@@ -125,11 +134,11 @@ class MqttUplink:
             self.cfg.port,
             username=self.cfg.username,
             password=self.cfg.password,
-            identifier=self.cfg.client_id or f"edgetwin-{self.gateway_id}",
+            identifier=self.client_id,
             protocol=aiomqtt.ProtocolVersion.V5,
             clean_start=False,
             properties=self._connect_properties(),
-            will=will,
+            will=None if self.lane else will,
             keepalive=self.cfg.keepalive_s,
             timeout=10,
             max_inflight_messages=self.cfg.inflight_window,
