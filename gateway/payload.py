@@ -35,6 +35,10 @@ def encode_body(body: dict[str, Any], encoding: str = "json", compression: str =
         raw: bytes = cbor2.dumps(body)
     else:
         raw = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+    return compress(raw, compression)
+
+
+def compress(raw: bytes, compression: str = "none") -> bytes:
     if compression == "zstd":
         import zstandard
 
