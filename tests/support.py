@@ -12,7 +12,10 @@ from typing import Any
 import aiomqtt
 import pytest
 
+from gateway import envelope
 from gateway.broker import LocalBroker
+from gateway.model import Alarm, AlarmKind, AlarmPriority, ReceiveTime
+from gateway.uplink import MqttUplink
 from hil.pty_port import PtyPort
 
 #: Real recorded physiological data (PhysioNet), in ../shared/data beside the repository.
@@ -82,3 +85,52 @@ async def wait_until(
         if time.monotonic() > end:
             raise AssertionError(f"timed out after {deadline_s} s waiting for {what}")
         await asyncio.sleep(0.01)
+
+
+class RecordingUplink:
+    """Our real MqttUplink, noting each publish (topic, payload) as it starts (a test hook)."""
+
+    def __init__(self, inner: MqttUplink, published: list[tuple[str, bytes]]) -> None:
+        self.inner = inner
+        self.published = published
+
+    async def __aenter__(self) -> RecordingUplink:
+        await self.inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.inner.__aexit__(*exc)  # type: ignore[arg-type]
+
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int | None:
+        self.published.append((topic, payload))
+        return await self.inner.publish(topic, payload, retain=retain)
+
+    async def subscribe(self, topic: str) -> None:
+        await self.inner.subscribe(topic)
+
+    def messages(self) -> AsyncIterator[tuple[str, bytes]]:
+        return self.inner.messages()
+
+
+def alarm_ids(published: list[tuple[str, bytes]]) -> list[str]:
+    """The alarm ids in recorded publishes, in publishing order."""
+    return [
+        str(sample["alarm_id"])
+        for topic, payload in published
+        if "/alarm/" in topic
+        for sample in envelope.decode(payload)["samples"]
+    ]
+
+
+def spo2_alarm(i: int) -> Alarm:
+    """A high-priority alarm ``a{i}`` of patient p-1, raised now."""
+    return Alarm(
+        "p-1.alarms",
+        f"a{i}",
+        "p-1",
+        AlarmPriority.HIGH,
+        AlarmKind.PHYSIOLOGICAL,
+        "SpO2 low",
+        1,
+        ReceiveTime.now(),
+    )

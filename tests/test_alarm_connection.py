@@ -7,55 +7,14 @@ import socket
 from pathlib import Path
 
 import aiomqtt
-from support import Subscriber, wait_until
+from support import RecordingUplink, Subscriber, alarm_ids, spo2_alarm, wait_until
 
-from gateway import envelope
 from gateway.broker import LocalBroker
 from gateway.buffer import Buffer
 from gateway.config import MqttConfig
-from gateway.model import Alarm, AlarmKind, AlarmPriority, ReceiveTime
 from gateway.sync import UplinkWorker
 from gateway.uplink import MqttUplink
 from gateway.urgent_link import UrgentLink
-
-
-class RecordingUplink:
-    """Our real MqttUplink, noting the alarm ids it publishes (a test hook)."""
-
-    def __init__(self, inner: MqttUplink, alarms: list[str]) -> None:
-        self.inner = inner
-        self.alarms = alarms
-
-    async def __aenter__(self) -> RecordingUplink:
-        await self.inner.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.inner.__aexit__(*exc)  # type: ignore[arg-type]
-
-    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int | None:
-        if "/alarm/" in topic:
-            self.alarms.extend(s["alarm_id"] for s in envelope.decode(payload)["samples"])
-        return await self.inner.publish(topic, payload, retain=retain)
-
-    async def subscribe(self, topic: str) -> None:
-        await self.inner.subscribe(topic)
-
-    def messages(self):  # type: ignore[no-untyped-def]
-        return self.inner.messages()
-
-
-def alarm(i: int) -> Alarm:
-    return Alarm(
-        "p-1.alarms",
-        f"a{i}",
-        "p-1",
-        AlarmPriority.HIGH,
-        AlarmKind.PHYSIOLOGICAL,
-        "SpO2 low",
-        1,
-        ReceiveTime.now(),
-    )
 
 
 def free_port() -> int:
@@ -70,9 +29,9 @@ async def run_worker(
     urgent_cfg: MqttConfig,
     alarms: int,
     after_up: object,
-) -> tuple[list[str], UrgentLink, Buffer]:
+) -> tuple[list[tuple[str, bytes]], UrgentLink, Buffer]:
     buf = await Buffer.open(tmp_path / "b.sqlite3", "gw", "lab")
-    on_main: list[str] = []
+    on_main: list[tuple[str, bytes]] = []
     cfg = MqttConfig(port=broker.port)
     wake = asyncio.Event()
     urgent = UrgentLink(
@@ -98,7 +57,7 @@ async def run_worker(
         assert callable(after_up)
         await after_up(urgent, buf)
         for i in range(alarms):
-            await buf.commit_urgent([alarm(i)], lambda _: "p-1")
+            await buf.commit_urgent([spo2_alarm(i)], lambda _: "p-1")
         await wait_until(lambda: worker.idle.is_set() and not urgent.inflight, what="all sent")
     finally:
         worker.stop()
@@ -116,7 +75,7 @@ async def test_alarms_travel_on_their_own_connection_once_each(
     on_main, urgent, _ = await run_worker(tmp_path, broker, MqttConfig(port=broker.port), 5, up)
     await wait_until(lambda: len(subscriber.samples(".alarms")) >= 5, what="5 alarms")
     assert [s["alarm_id"] for s in subscriber.samples(".alarms")] == [f"a{i}" for i in range(5)]
-    assert on_main == []  # none of them on the main connection
+    assert alarm_ids(on_main) == []  # none of them on the main connection
     assert urgent.acked_rows == urgent.published_rows == 5
 
 
@@ -129,7 +88,7 @@ async def test_without_the_alarm_connection_alarms_take_the_main_one(
     nowhere = MqttConfig(port=free_port())  # nothing listens there: a real refusal
     on_main, urgent, _ = await run_worker(tmp_path, broker, nowhere, 5, refused)
     await wait_until(lambda: len(subscriber.samples(".alarms")) >= 5, what="5 alarms")
-    assert sorted(on_main) == [f"a{i}" for i in range(5)]
+    assert sorted(alarm_ids(on_main)) == [f"a{i}" for i in range(5)]
     assert urgent.published_rows == 0
 
 
@@ -146,7 +105,7 @@ async def test_a_taken_over_alarm_connection_loses_no_alarm(
         ):
             await wait_until(lambda: urgent.failures >= 1, what="alarm connection dropped")
             for i in range(100, 110):  # while it is down
-                await buf.commit_urgent([alarm(i)], lambda _: "p-1")
+                await buf.commit_urgent([spo2_alarm(i)], lambda _: "p-1")
         await wait_until(lambda: urgent.connects >= 2, what="alarm connection back")
 
     _, urgent, _ = await run_worker(tmp_path, broker, cfg, 20, take_over)

@@ -7,61 +7,22 @@ import sys
 import threading
 from pathlib import Path
 
-from support import Subscriber, wait_until
+from support import RecordingUplink, Subscriber, alarm_ids, spo2_alarm, wait_until
 
-from gateway import envelope
 from gateway.broker import LocalBroker
 from gateway.buffer import Buffer, OutboxRow
 from gateway.config import MqttConfig, parse_config
-from gateway.model import Alarm, AlarmKind, AlarmPriority, ReceiveTime
 from gateway.runtime import Gateway
 from gateway.sync import UplinkWorker
 from gateway.uplink import MqttUplink
 from gateway.write_gate import WriteGate
 
 
-class RecordingUplink:
-    """Our real MqttUplink, noting each publish as it starts (a test hook)."""
-
-    def __init__(self, inner: MqttUplink, events: list[str]) -> None:
-        self.inner = inner
-        self.events = events
-
-    async def __aenter__(self) -> RecordingUplink:
-        await self.inner.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.inner.__aexit__(*exc)  # type: ignore[arg-type]
-
-    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int | None:
-        self.events.extend(alarm_ids(payload))
-        return await self.inner.publish(topic, payload, retain=retain)
-
-
-def alarm_ids(payload: bytes) -> list[str]:
-    return [str(s.get("alarm_id")) for s in envelope.decode(payload)["samples"]]
-
-
-def alarm(i: int) -> Alarm:
-    now = ReceiveTime.now()
-    return Alarm(
-        "p-1.alarms",
-        f"a{i}",
-        "p-1",
-        AlarmPriority.HIGH,
-        AlarmKind.PHYSIOLOGICAL,
-        "SpO2 low",
-        1,
-        now,
-    )
-
-
 async def test_alarms_go_out_while_the_outbox_read_is_stuck_and_only_once(
     tmp_path: Path, broker: LocalBroker, subscriber: Subscriber
 ) -> None:
     buf = await Buffer.open(tmp_path / "b.sqlite3", "gw", "lab")
-    publishes: list[str] = []
+    publishes: list[tuple[str, bytes]] = []
     unsent = buf.unsent
     reads_open = asyncio.Event()
     reads_open.set()
@@ -94,7 +55,7 @@ async def test_alarms_go_out_while_the_outbox_read_is_stuck_and_only_once(
         wake.set()
         await wait_until(stuck.is_set, what="the pump in a stuck outbox read")
         for i in range(5):
-            await buf.commit_urgent([alarm(i)], lambda _: "p-1")
+            await buf.commit_urgent([spo2_alarm(i)], lambda _: "p-1")
         await wait_until(lambda: len(subscriber.samples(".alarms")) >= 5, what="5 alarms")
         await wait_until(lambda: len(acked) == 5, what="5 PUBACKs")
         assert not reads_open.is_set()  # all of that while the read was stuck
@@ -104,8 +65,8 @@ async def test_alarms_go_out_while_the_outbox_read_is_stuck_and_only_once(
         worker.stop()
         await pump
         await buf.close()
-    assert publishes == [f"a{i}" for i in range(5)]  # each once, in order
-    assert [s["alarm_id"] for s in subscriber.samples(".alarms")] == publishes
+    assert alarm_ids(publishes) == [f"a{i}" for i in range(5)]  # each once, in order
+    assert [s["alarm_id"] for s in subscriber.samples(".alarms")] == alarm_ids(publishes)
     assert all(ns > 0 for _, ns in acked)
 
 

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 import aiomqtt
-from support import wait_until
+from support import RecordingUplink, wait_until
 
 from gateway.broker import LocalBroker
 from gateway.buffer import DEEP_BACKLOG_ROWS, Buffer
@@ -25,25 +25,6 @@ from gateway.sync import UplinkWorker
 from gateway.uplink import MqttUplink
 
 WINDOW = 16
-
-
-class RecordingUplink:
-    """Our real MqttUplink, noting the order in which publishes start (a test hook)."""
-
-    def __init__(self, inner: MqttUplink, started: list[str]) -> None:
-        self.inner = inner
-        self.started = started
-
-    async def __aenter__(self) -> RecordingUplink:
-        await self.inner.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.inner.__aexit__(*exc)  # type: ignore[arg-type]
-
-    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
-        self.started.append(topic)
-        await self.inner.publish(topic, payload, retain=retain)
 
 
 def numeric(device: str, i: int) -> Measurement:
@@ -82,7 +63,7 @@ async def test_an_alarm_overtakes_a_deep_backlog_and_live_rows_are_not_starved(
     await wait_until(ready.is_set, what="subscriber")
     wake = asyncio.Event()
     cfg = MqttConfig(port=broker.port, inflight_window=WINDOW)
-    started: list[str] = []
+    started: list[tuple[str, bytes]] = []
     worker = UplinkWorker(
         buf,
         lambda: RecordingUplink(MqttUplink(cfg, "gw", "lab"), started),
@@ -110,7 +91,7 @@ async def test_an_alarm_overtakes_a_deep_backlog_and_live_rows_are_not_starved(
     wake.set()
     await wait_until(lambda: any("/alarm/" in t for t, _ in got), what="alarm upstream")
     await wait_until(lambda: any("/live." in t for t, _ in got), what="live row upstream")
-    alarm_at = next(i for i, t in enumerate(started) if "/alarm/" in t)
+    alarm_at = next(i for i, (t, _) in enumerate(started) if "/alarm/" in t)
     live_at = next(i for i, (t, _) in enumerate(got) if "/live." in t)
     pump.cancel()
     listener.cancel()
