@@ -173,6 +173,23 @@ def _uplink(up: dict[str, Any]) -> Iterator[Metric]:
         yield CounterMetricFamily(
             "edgetwin_uplink_failures", "Connection or publish failures", value=up["failures"]
         )
+    alarm = up.get("alarm_connection")
+    if isinstance(alarm, dict):
+        yield GaugeMetricFamily(
+            "edgetwin_uplink_alarm_connection_up",
+            "1 if the alarms' own broker connection is up (else alarms use the main one)",
+            value=int(alarm["up"]),
+        )
+        yield CounterMetricFamily(
+            "edgetwin_uplink_alarm_connection_failures",
+            "Failures of the alarms' own connection",
+            value=alarm["failures"],
+        )
+        yield CounterMetricFamily(
+            "edgetwin_uplink_alarm_connection_acked_rows",
+            "Alarm rows acked by the broker on the alarms' own connection",
+            value=alarm["acked_rows"],
+        )
     if isinstance(up.get("inflight_rows"), int):
         yield GaugeMetricFamily(
             "edgetwin_uplink_inflight_rows",

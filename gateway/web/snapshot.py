@@ -186,6 +186,14 @@ class StatusModel:
             if out["state"] not in ("stopped",):
                 out["state"] = "connected" if m.connected else "disconnected"
             out["error"] = "" if m.connected else m.last_error
+            urgent = worker.urgent
+            if urgent is not None:  # the alarms' own connection (gateway/urgent_link.py)
+                out["alarm_connection"] = {
+                    "up": urgent.up,
+                    "connects": urgent.connects,
+                    "failures": urgent.failures,
+                    "acked_rows": urgent.acked_rows,
+                }
         return out
 
     def _buffer(self, view: DbView, wall_ns: int) -> dict[str, Any]:

@@ -113,6 +113,8 @@ async def test_api_and_metrics_follow_the_running_gateway(
             assert second[("edgetwin_device_parse_errors_total", (("device", dev),))] == 0
             assert second[("edgetwin_device_reconnects_total", (("device", dev),))] == 0
         assert second[("edgetwin_uplink_connected", ())] == 1
+        assert second[("edgetwin_uplink_alarm_connection_up", ())] == 1
+        assert second[("edgetwin_uplink_alarm_connection_failures_total", ())] == 0
         assert second[("edgetwin_uplink_acked_records_total", ())] > 0
         assert second[("edgetwin_buffer_bytes", ())] > 0
         assert ("edgetwin_buffer_oldest_age_seconds", ()) in second
