@@ -27,8 +27,21 @@ def _values(width: int, count: int) -> str:
 
 
 def _chunks(rows: Sequence[Sequence[object]], width: int) -> list[Sequence[Sequence[object]]]:
-    per = max(1, MAX_PARAMS // width)
-    return [rows[i : i + per] for i in range(0, len(rows), per)]
+    """Chunks whose lengths are powers of two (the largest that fits, then smaller ones).
+
+    Each distinct statement text is prepared and kept in the connection's statement cache,
+    and one with thousands of parameters is large: with any length allowed, a day of
+    commits of varying sizes filled the cache with big statements (RSS +5 % in a 30-minute
+    soak). Powers of two keep it to about a dozen texts per table.
+    """
+    most = 1 << (max(1, MAX_PARAMS // width).bit_length() - 1)
+    out: list[Sequence[Sequence[object]]] = []
+    i = 0
+    while i < len(rows):
+        size = min(most, 1 << ((len(rows) - i).bit_length() - 1))
+        out.append(rows[i : i + size])
+        i += size
+    return out
 
 
 def insert_values(head: str, rows: Sequence[Sequence[object]], width: int) -> list[Statement]:

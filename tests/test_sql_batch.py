@@ -59,3 +59,13 @@ def test_a_statement_never_binds_more_than_max_params() -> None:
     )
     assert all(len(params) <= sql_batch.MAX_PARAMS for _, params in statements)
     assert sum(len(params) for _, params in statements) == 15000
+
+
+def test_any_number_of_rows_uses_a_dozen_statement_texts_at_most() -> None:
+    # each distinct text is a prepared statement kept in the connection's cache
+    texts = {
+        sql
+        for n in range(1, 3001)
+        for sql, _ in sql_batch.insert_values("INSERT INTO a (k, x, y)", [(1, 2, 3)] * n, 3)
+    }
+    assert len(texts) <= 12
