@@ -15,7 +15,6 @@ gateway's status).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -147,8 +146,5 @@ class UrgentLink:
             for task in (ended, broken):
                 task.cancel()
             await asyncio.gather(ended, broken, return_exceptions=True)
-        if ended.done() and not ended.cancelled():
-            with contextlib.suppress(asyncio.CancelledError):
-                error = ended.exception()
-                if error is not None:
-                    raise error
+        if ended.done() and not ended.cancelled() and ended.exception() is not None:
+            raise ended.exception()  # type: ignore[misc]
