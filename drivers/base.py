@@ -8,6 +8,7 @@ the driver with backoff; a driver never reconnects behind the supervisor's back.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -56,3 +57,16 @@ class Driver(Protocol):
 
 class DriverFactory(Protocol):
     def __call__(self, spec: DeviceSpec, counters: DriverCounters) -> Driver: ...
+
+
+def stop_if_cancelled() -> None:
+    """Raise ``CancelledError`` if this task was asked to stop and something swallowed it.
+
+    Python 3.11's ``asyncio.wait_for`` returns its result instead of raising when the
+    awaitable completes at the moment the caller is cancelled (bumble's LE connect uses it),
+    so a driver can go on as if never cancelled and a shutdown waits for it forever. The
+    request is still counted by :meth:`asyncio.Task.cancelling`; loops check it here.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError

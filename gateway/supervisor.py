@@ -12,7 +12,7 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from drivers.base import DeviceSpec, DriverCounters, DriverFactory
+from drivers.base import DeviceSpec, DriverCounters, DriverFactory, stop_if_cancelled
 from gateway.backoff import Backoff
 from gateway.buffer import Buffer
 from gateway.errors import EdgeTwinError
@@ -42,6 +42,7 @@ async def supervise(
     backoff = backoff or Backoff(base_s=0.5, cap_s=30.0)
     attempt = 0
     while True:
+        stop_if_cancelled()
         reason = ""
         try:
             async with factory(spec, health.counters) as driver:
@@ -49,6 +50,7 @@ async def supervise(
                 await _device_state(buffer, spec, "connected")
                 async for record in driver.records():
                     attempt = 0
+                    stop_if_cancelled()  # a driver (or its library) swallowed our cancel
                     await pipeline.put(record)
             reason = "stream ended"
         except EdgeTwinError as exc:

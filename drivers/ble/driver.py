@@ -48,7 +48,7 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 
-from drivers.base import DeviceSpec, DriverCounters
+from drivers.base import DeviceSpec, DriverCounters, stop_if_cancelled
 from drivers.ble import uuids
 from drivers.ble.manager import DEFAULT_SLOTS, BleAdapter, Match, get_adapter
 from drivers.ble.profiles import PROFILES, Delivery, Profile, detect
@@ -295,6 +295,7 @@ class BleDriver:
         failures = 0
         pause = 0.0
         while True:
+            stop_if_cancelled()
             if pause > 0:
                 await asyncio.sleep(pause)
             pause = 0.0
@@ -315,6 +316,7 @@ class BleDriver:
                 failures = 0
                 self.client = client
                 try:
+                    stop_if_cancelled()  # a connect that completed as we were cancelled
                     profile = self._profile(client)
                     self.sessions += 1
                     session = BleSession(

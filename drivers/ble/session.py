@@ -28,7 +28,7 @@ from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.exc import BleakError, BleakGATTProtocolError
 
-from drivers.base import DriverCounters
+from drivers.base import DriverCounters, stop_if_cancelled
 from drivers.ble import battery, date_time, device_info, glucose, racp, uuids
 from drivers.ble.manager import BleAdapter
 from drivers.ble.metrics import measurement
@@ -460,6 +460,7 @@ class BleSession:
             return
         loop = asyncio.get_running_loop()
         while True:
+            stop_if_cancelled()
             deadline, what = self._next_deadline()
             try:
                 async with asyncio.timeout(max(0.0, deadline - loop.time())):

@@ -298,10 +298,12 @@ class EmulatedPeripheral:
 
     async def halt(self) -> None:
         """Stop the scenario loop (nothing more is measured or sent); the link stays."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        task = self._task
+        if task is not None:
+            task.cancel()
+            await asyncio.wait({task})  # its crash, if any, was logged by _run_guarded
+            if not task.cancelled():
+                task.exception()
             self._task = None
 
     async def stop(self) -> None:
@@ -477,8 +479,9 @@ class EmulatedPeripheral:
             gone.cancel()
             if not indicate.done():
                 indicate.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await indicate
+                await asyncio.wait({indicate})  # our own cancellation still propagates
+                if not indicate.cancelled():
+                    indicate.exception()  # retrieved: the link went first
             elif not indicate.cancelled() and indicate.exception() is None:
                 entry.confirmed = True
         else:

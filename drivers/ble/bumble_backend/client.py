@@ -244,8 +244,10 @@ class BumbleClientBackend(BaseBleakClient):
             waiter.cancel()
             if not task.done():
                 task.cancel()
-                with contextlib.suppress(BaseException):
-                    await task
+                # asyncio.wait: our own cancellation, if any, still propagates
+                await asyncio.wait({task})
+                if not task.cancelled():
+                    task.exception()  # retrieved: the link went, that is the error
         if task.cancelled():
             raise BleakError(f"{self.address}: disconnected during a GATT operation")
         try:
