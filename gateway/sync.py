@@ -204,6 +204,7 @@ class UplinkWorker:
         for row in rows:
             if row.id not in inflight:
                 self._publish(uplink, inflight, rows_by_id, row)
+                self.idle.clear()  # something is in flight now, whatever the pump last saw
         self.wake.set()  # the pump waits on the new publishes too
 
     def _publish(
