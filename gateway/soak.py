@@ -52,7 +52,11 @@ class SoakResult:
     duplicates_deduped: int = 0
     rss_mb: list[tuple[float, float]] = field(default_factory=list)  # (t s, MB) per sample
     rss_growth_pct: float = 0.0  # over the longest incarnation, after its first minute
+    # least-squares RSS slope over the first and the second half of that steady stretch: a
+    # warm-up that levels off shows a smaller second-half slope, a leak the same or larger
+    rss_slope_mb_per_h: tuple[float, float] = (0.0, 0.0)
     log_lines: dict[str, int] = field(default_factory=dict)  # "WARNING gateway.sync": n
+    log_errors: list[str] = field(default_factory=list)  # distinct ERROR/CRITICAL messages
     drained_s: float = 0.0
 
 
@@ -245,15 +249,34 @@ async def run_soak(
             len(set(range(1, n + 1)) - received.get(s, set())) for s, n in final.items()
         )
         result.duplicates_deduped = deliveries - result.received_records
-        steady = [rss for t, rss in longest if t >= 60.0]
+        steady = [(t, rss) for t, rss in longest if t >= 60.0]
         if len(steady) >= 2:
-            result.rss_growth_pct = round(100 * (steady[-1] - steady[0]) / steady[0], 2)
-        result.log_lines = dict(_log_levels(log))
+            first, last = steady[0][1], steady[-1][1]
+            result.rss_growth_pct = round(100 * (last - first) / first, 2)
+            half = len(steady) // 2
+            result.rss_slope_mb_per_h = (_slope_per_h(steady[:half]), _slope_per_h(steady[half:]))
+        result.log_lines, result.log_errors = _log_summary(log)
     return result
 
 
-def _log_levels(log: Path) -> Counter[str]:
+def _slope_per_h(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (seconds, MB) points, in MB per hour (0 for under 2 points)."""
+    if len(points) < 2:
+        return 0.0
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_m = sum(m for _, m in points) / n
+    var = sum((t - mean_t) ** 2 for t, _ in points)
+    if var == 0:
+        return 0.0
+    cov = sum((t - mean_t) * (m - mean_m) for t, m in points)
+    return round(3600 * cov / var, 2)
+
+
+def _log_summary(log: Path, keep: int = 10) -> tuple[dict[str, int], list[str]]:
+    """Lines per "LEVEL logger", and the first ``keep`` distinct error messages."""
     counts: Counter[str] = Counter()
+    errors: list[str] = []
     with contextlib.suppress(OSError):
         for line in log.read_text(errors="replace").splitlines():
             try:
@@ -261,9 +284,17 @@ def _log_levels(log: Path) -> Counter[str]:
             except ValueError:
                 counts["unstructured"] += 1
                 continue
-            if isinstance(entry, dict):
-                counts[f"{entry.get('level', '?')} {entry.get('logger', '?')}"] += 1
-    return counts
+            if not isinstance(entry, dict):
+                continue
+            level, logger = entry.get("level", "?"), entry.get("logger", "?")
+            counts[f"{level} {logger}"] += 1
+            if level in ("error", "critical") and len(errors) < keep:
+                exc = str(entry.get("exc", "")).strip().splitlines()
+                cause = f" ({exc[-1]})" if exc else ""
+                message = f"{logger}: {entry.get('msg', '')}{cause}"[:300]
+                if message not in errors:
+                    errors.append(message)
+    return dict(counts), errors
 
 
 def format_soak(r: SoakResult) -> str:
@@ -277,7 +308,10 @@ def format_soak(r: SoakResult) -> str:
         f"  backlog drained {r.drained_s:g} s after the last fault window",
         f"  gateway RSS min {min(rss, default=0):.1f} MB, max {max(rss, default=0):.1f} MB; "
         f"growth over the longest run after its first minute {r.rss_growth_pct:+.2f} %",
+        f"  RSS slope over that stretch: {r.rss_slope_mb_per_h[0]:+.2f} MB/h in its first half, "
+        f"{r.rss_slope_mb_per_h[1]:+.2f} MB/h in its second",
         "  log lines: " + (", ".join(f"{k} {v}" for k, v in sorted(r.log_lines.items())) or "none"),
+        *(f"  error: {message}" for message in r.log_errors),
     ]
     return "\n".join(lines)
 
