@@ -41,8 +41,9 @@ async def supervise(
     """Run one driver forever (until cancelled)."""
     backoff = backoff or Backoff(base_s=0.5, cap_s=30.0)
     attempt = 0
+    me = asyncio.current_task()
     while True:
-        stop_if_cancelled()
+        stop_if_cancelled(me)
         reason = ""
         try:
             async with factory(spec, health.counters) as driver:
@@ -50,7 +51,7 @@ async def supervise(
                 await _device_state(buffer, spec, "connected")
                 async for record in driver.records():
                     attempt = 0
-                    stop_if_cancelled()  # a driver (or its library) swallowed our cancel
+                    stop_if_cancelled(me)  # a driver (or its library) swallowed our cancel
                     await pipeline.put(record)
             reason = "stream ended"
         except EdgeTwinError as exc:
