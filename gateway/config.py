@@ -105,6 +105,8 @@ class GatewayConfig:
     #: how long the interpreter lets one thread hold the GIL (µs); 0 keeps Python's 5 ms.
     #: Short: the buffer's SQLite threads get the GIL back at once after each call
     switch_interval_us: int = 100
+    #: how often freed heap memory goes back to the system (s, glibc); 0 = never
+    heap_trim_interval_s: float = 60.0
 
     def patient_of(self, device_id: str) -> str:
         for device in self.devices:
@@ -137,7 +139,7 @@ def parse_config(
         raw, "", {"gateway", "mqtt", "buffer", "twin", "alarms", "status", "patients", "devices"}
     )
     gw = r.table(raw, "gateway")
-    r.only(gw, "gateway", {"id", "site", "data_dir", "switch_interval_us"})
+    r.only(gw, "gateway", {"id", "site", "data_dir", "switch_interval_us", "heap_trim_interval_s"})
     gateway_id = r.ident(gw, "gateway.id")
     site = r.ident(gw, "gateway.site", default="default-site")
     data_dir = Path(r.string(gw, "gateway.data_dir", default="./edgetwin-data"))
@@ -272,6 +274,7 @@ def parse_config(
     return GatewayConfig(
         gateway_id=gateway_id,
         switch_interval_us=r.integer(gw, "gateway.switch_interval_us", 100, 0, 100_000),
+        heap_trim_interval_s=r.number(gw, "gateway.heap_trim_interval_s", 60.0, 0.0, 86_400.0),
         status=status,
         alarms_enabled=r.boolean(al, "alarms.enabled", default=True),
         alarm_limits=limits,

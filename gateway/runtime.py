@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 
 from drivers.base import DeviceSpec
 from drivers.registry import driver_factory
+from gateway import heap
 from gateway.buffer import Buffer, BufferStats
 from gateway.config import GatewayConfig
 from gateway.desired import DesiredStateHandler, desired_topic
@@ -195,6 +196,11 @@ class Gateway:
                 status_task = tg.create_task(server.run(), name="status-page")
             notifier = Notifier()
             watchdog = tg.create_task(notifier.watchdog_loop(), name="watchdog")
+            trimmer = (
+                tg.create_task(heap.trim_every(cfg.heap_trim_interval_s), name="heap-trim")
+                if cfg.heap_trim_interval_s
+                else None
+            )
             self.started.set()
             notifier.ready(f"{len(cfg.devices)} devices")
             await stop.wait()
@@ -209,6 +215,8 @@ class Gateway:
             persist.cancel()
             await self._save_twins(buffer)
             watchdog.cancel()
+            if trimmer is not None:
+                trimmer.cancel()
             if status_task is not None:
                 status_task.cancel()
             for d in cfg.devices:
