@@ -15,6 +15,8 @@ async def test_bench_measures_every_figure_on_a_tiny_ward() -> None:
     assert r.realrate_sealed.samples_per_s > 0
     assert r.sealed_cpu_ratio > 0
     assert r.baseline_samples_per_s > 0
+    assert r.generator_samples_per_s > r.flood.samples_per_s  # the gateway costs something
+    assert 0 < r.ratio_to_baseline < 1 and 0 < r.ratio_ceiling < 1
     assert r.realrate.expected_samples_per_s == 2 * r.samples_per_bed_per_s
     assert 0 < r.startup_first_commit_s <= r.startup_first_ack_s
     assert r.realrate.disk_bytes_per_payload_byte > 0
@@ -26,4 +28,5 @@ async def test_bench_measures_every_figure_on_a_tiny_ward() -> None:
     assert r.sealing["payload_bytes"] == 4096
     text = format_result(r)
     assert "ratio to baseline" in text
+    assert "simulated monitors alone" in text
     assert "encrypted at rest" in text
