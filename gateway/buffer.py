@@ -942,6 +942,11 @@ class Buffer:
             return payload
         return self.sealer.open(payload, outbox_aad(row[2], row[3], row[4], row[5]))
 
+    @property
+    def write_waits(self) -> int:
+        """Times a writer found the other lane's transaction under way and waited for it."""
+        return self._gate.waits
+
     def acknowledged(self, row_id: int) -> bool:
         """True while an acknowledged row waits to be deleted (see :meth:`ack`)."""
         return row_id in self._pending_acks or row_id in self._flushing

@@ -20,7 +20,7 @@ class WriteGate:
         self._cond = threading.Condition()
         self._busy = False
         self._urgent_waiting = 0
-        self.waits = 0  # times a writer found the gate taken (for tests and metrics)
+        self.waits = 0  # times a writer found the gate taken (Buffer.write_waits, /metrics)
 
     @contextmanager
     def hold(self, urgent: bool = False) -> Iterator[None]:

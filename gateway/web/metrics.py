@@ -147,6 +147,12 @@ def _buffer(buf: dict[str, Any]) -> Iterator[Metric]:
         "Records evicted at the disk budget (reported upstream as gaps)",
         value=buf["evicted"],
     )
+    if isinstance(buf.get("write_waits"), int):
+        yield CounterMetricFamily(
+            "edgetwin_buffer_write_waits",
+            "Times a buffer writer waited for the other lane's transaction (alarms go first)",
+            value=buf["write_waits"],
+        )
 
 
 def _uplink(up: dict[str, Any]) -> Iterator[Metric]:

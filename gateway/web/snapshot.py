@@ -205,6 +205,8 @@ class StatusModel:
             "committed": buf.get("committed", 0),
             "acked": buf.get("acked", 0),
             "evicted": view.evicted_records,
+            # live gateway only (None when the page reads another process's buffer)
+            "write_waits": live.write_waits if (live := self.gateway.buffer) else None,
             "used_bytes": view.used_bytes,
             "file_bytes": view.file_bytes,
             "budget_bytes": self.gateway.config.buffer.max_bytes,

@@ -117,6 +117,9 @@ async def test_api_and_metrics_follow_the_running_gateway(
         assert second[("edgetwin_uplink_alarm_connection_failures_total", ())] == 0
         assert second[("edgetwin_uplink_acked_records_total", ())] > 0
         assert second[("edgetwin_buffer_bytes", ())] > 0
+        assert gw.buffer is not None
+        waits = second[("edgetwin_buffer_write_waits_total", ())]
+        assert 0 <= waits <= gw.buffer.write_waits  # a counter of the live buffer
         assert ("edgetwin_buffer_oldest_age_seconds", ()) in second
         assert ("edgetwin_uplink_lag_seconds", ()) in second
         priorities = {
