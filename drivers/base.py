@@ -4,6 +4,10 @@ A driver owns one device connection. ``async with driver:`` opens it; ``driver.r
 is an async iterator of :data:`gateway.model.Record` that ends (or raises a
 :class:`~gateway.errors.DeviceError`) when the device goes away. The supervisor restarts
 the driver with backoff; a driver never reconnects behind the supervisor's back.
+
+Cancelling the supervisor's task stops a driver. Some libraries can swallow that request
+(see :func:`stop_if_cancelled`): a driver with a loop of its own inside ``records()`` (the
+BLE driver's scan-connect-session cycle) calls it once a turn.
 """
 
 from __future__ import annotations
@@ -53,6 +57,16 @@ class Driver(Protocol):
     ) -> None: ...
 
     def records(self) -> AsyncIterator[Record]: ...
+
+
+class NothingToOpen:
+    """For drivers with no connection to open or close (simulators, test doubles)."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
 
 
 class DriverFactory(Protocol):

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from types import TracebackType
-from typing import Self
 
-from drivers.base import DeviceSpec, DriverCounters
+from drivers.base import DeviceSpec, DriverCounters, NothingToOpen
 from gateway import codes
 from gateway.model import Measurement, Quality, ReceiveTime, Record, stream_id_for
 
@@ -19,18 +17,10 @@ SWALLOWED = 0
 PR = codes.MDC_PULS_OXIM_PULS_RATE
 
 
-class CancelSwallowingDriver:
+class CancelSwallowingDriver(NothingToOpen):
     def __init__(self, spec: DeviceSpec, counters: DriverCounters) -> None:
         self.spec = spec
         self.counters = counters
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        return None
 
     async def records(self) -> AsyncIterator[Record]:
         global SWALLOWED

@@ -19,13 +19,11 @@ import math
 import random
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
-from types import TracebackType
-from typing import Self
 
 import numpy as np
 import numpy.typing as npt
 
-from drivers.base import DeviceSpec, DriverCounters
+from drivers.base import DeviceSpec, DriverCounters, NothingToOpen
 from gateway import codes
 from gateway.model import (
     Measurement,
@@ -69,7 +67,7 @@ def validate(spec: DeviceSpec) -> None:
         raise ValueError(f"rate_hz: a number from 0 to 1e6, got {rate!r}")
 
 
-class SyntheticDevice:
+class SyntheticDevice(NothingToOpen):
     def __init__(self, spec: DeviceSpec, counters: DriverCounters) -> None:
         self.spec = spec
         self.counters = counters
@@ -79,14 +77,6 @@ class SyntheticDevice:
         self.rate_hz = float(rate) if isinstance(rate, int | float) else 1.0
         self.rng = random.Random(spec.id)
         self.codes = [900_000 + i for i in range(self.metrics)]  # private test codes
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        return None
 
     async def records(self) -> AsyncIterator[Record]:
         n = 0
@@ -159,7 +149,7 @@ def _tiled(period: npt.NDArray[np.int16], longest: int) -> npt.NDArray[np.int16]
     return tiled
 
 
-class MonitorDevice:
+class MonitorDevice(NothingToOpen):
     """The ``monitor`` profile: real-rate waveforms and numerics (see module docstring)."""
 
     def __init__(self, spec: DeviceSpec, counters: DriverCounters) -> None:
@@ -184,14 +174,6 @@ class MonitorDevice:
         self.numeric_streams = {
             code: stream_id_for(spec.id, str(code)) for code, *_ in MONITOR_NUMERICS
         }
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        return None
 
     def samples_per_second(self) -> float:
         return sum(rate for _, rate, _, _ in self.waves) + len(MONITOR_NUMERICS)
