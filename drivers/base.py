@@ -6,18 +6,17 @@ is an async iterator of :data:`gateway.model.Record` that ends (or raises a
 the driver with backoff; a driver never reconnects behind the supervisor's back.
 
 Cancelling the supervisor's task stops a driver. Some libraries can swallow that request
-(see :func:`stop_if_cancelled`): a driver with a loop of its own inside ``records()`` (the
-BLE driver's scan-connect-session cycle) calls it once a turn.
+(see :mod:`gateway.cancellation`): a driver with a loop of its own inside ``records()``
+(the BLE driver's scan-connect-session cycle) calls ``stop_if_cancelled()`` once a turn.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Protocol, Self
 
 from gateway.model import Record
 
@@ -71,17 +70,3 @@ class NothingToOpen:
 
 class DriverFactory(Protocol):
     def __call__(self, spec: DeviceSpec, counters: DriverCounters) -> Driver: ...
-
-
-def stop_if_cancelled(task: asyncio.Task[Any] | None = None) -> None:
-    """Raise ``CancelledError`` if this task was asked to stop and something swallowed it.
-
-    Python 3.11's ``asyncio.wait_for`` returns its result instead of raising when the
-    awaitable completes at the moment the caller is cancelled (bumble's LE connect uses it),
-    so a driver can go on as if never cancelled and a shutdown waits for it forever. The
-    request is still counted by :meth:`asyncio.Task.cancelling`; loops check it here. A
-    per-record loop passes its task (``asyncio.current_task()`` costs 0.36 µs in 3.11).
-    """
-    task = task or asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError

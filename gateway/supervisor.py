@@ -12,9 +12,10 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
-from drivers.base import DeviceSpec, DriverCounters, DriverFactory, stop_if_cancelled
+from drivers.base import DeviceSpec, DriverCounters, DriverFactory
 from gateway.backoff import Backoff
 from gateway.buffer import Buffer
+from gateway.cancellation import stop_if_cancelled
 from gateway.errors import EdgeTwinError
 from gateway.model import DeviceEvent, EventKind, ReceiveTime, stream_id_for
 from gateway.pipeline import Pipeline

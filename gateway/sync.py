@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from gateway import envelope
 from gateway.backoff import Backoff
 from gateway.buffer import BACKLOG_PRIORITY, Buffer, OutboxRow
+from gateway.cancellation import stop_if_cancelled
 from gateway.errors import EdgeTwinError, UplinkError
 from gateway.uplink import Uplink
 from gateway.urgent_link import UrgentLink
@@ -104,6 +105,7 @@ class UplinkWorker:
     async def _run_main(self) -> None:
         attempt = 0
         while True:
+            stop_if_cancelled()  # a connect attempt may have swallowed our cancel
             if self._stop_requested():
                 return
             try:

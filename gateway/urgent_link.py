@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from gateway import envelope
 from gateway.backoff import Backoff
 from gateway.buffer import Buffer, OutboxRow
+from gateway.cancellation import stop_if_cancelled
 from gateway.errors import EdgeTwinError
 from gateway.uplink import Uplink
 
@@ -105,6 +106,7 @@ class UrgentLink:
         """Stay connected (with backoff) until cancelled."""
         attempt = 0
         while True:
+            stop_if_cancelled()  # a connect attempt may have swallowed our cancel
             self._broken.clear()
             try:
                 async with self.connect() as uplink:

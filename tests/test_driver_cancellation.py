@@ -9,8 +9,8 @@ import pytest
 from support import wait_until
 
 from drivers import registry
-from drivers.base import stop_if_cancelled
 from gateway.broker import free_port
+from gateway.cancellation import stop_if_cancelled
 from gateway.config import parse_config
 from gateway.runtime import Gateway
 
@@ -67,3 +67,56 @@ async def test_the_gateway_stops_a_driver_whose_library_swallowed_the_cancel(
     assert fake.SWALLOWED == 1  # the fake did swallow the gateway's cancel
     assert done, "the gateway did not stop: the driver's swallowed cancel was not noticed"
     run.result()
+
+
+async def test_the_uplink_stops_when_a_connect_attempt_swallowed_its_cancel(
+    tmp_path: Path,
+) -> None:
+    """The uplink retries refused connects with backoff; a cancel lost inside one attempt
+    must not keep it retrying for ever (CI hung 300 s in a refusal test before)."""
+    from gateway.backoff import Backoff
+    from gateway.buffer import Buffer
+    from gateway.config import MqttConfig
+    from gateway.sync import UplinkWorker
+    from gateway.uplink import MqttUplink
+
+    entered = asyncio.Event()
+    swallowed: list[bool] = []
+
+    class CancelSwallowingUplink(MqttUplink):
+        """Named fault injection: the first connect eats the cancel, then goes on."""
+
+        async def __aenter__(self) -> CancelSwallowingUplink:
+            if not swallowed:
+                entered.set()
+                try:
+                    await asyncio.sleep(30)
+                except asyncio.CancelledError:
+                    swallowed.append(True)
+            await super().__aenter__()  # nothing listens on the port: refused, retried
+            return self
+
+    buf = await Buffer.open(tmp_path / "b.sqlite3", "gw", "lab")
+    nowhere = MqttConfig(port=free_port())
+    worker = UplinkWorker(
+        buf,
+        lambda: CancelSwallowingUplink(nowhere, "gw", "lab"),
+        site="lab",
+        gateway_id="gw",
+        window=8,
+        wake=asyncio.Event(),
+        backoff=Backoff(0.01, 0.05),
+    )
+    task = asyncio.create_task(worker.run())
+    try:
+        await wait_until(entered.is_set, what="the first connect attempt")
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=10)
+    finally:
+        if not task.done():
+            task.cancel()  # a second cancel, so that a failing run does not hang
+            await asyncio.gather(task, return_exceptions=True)
+        await buf.close()
+    assert swallowed == [True]
+    assert done, "the uplink kept retrying after its cancel was swallowed"
+    assert task.cancelled()

@@ -48,13 +48,14 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakError
 from bleak_retry_connector import BleakClientWithServiceCache, establish_connection
 
-from drivers.base import DeviceSpec, DriverCounters, stop_if_cancelled
+from drivers.base import DeviceSpec, DriverCounters
 from drivers.ble import uuids
 from drivers.ble.manager import DEFAULT_SLOTS, BleAdapter, Match, get_adapter
 from drivers.ble.profiles import PROFILES, Delivery, Profile, detect
 from drivers.ble.session import BleSession, EndReason, Link, SessionEnd, SessionOptions, short_uuid
 from drivers.ble.state import StateStore, TransferState
 from gateway.backoff import Backoff
+from gateway.cancellation import stop_if_cancelled
 from gateway.errors import DeviceNotFoundError
 from gateway.model import DeviceEvent, EventKind, Record, stream_id_for
 

@@ -28,7 +28,7 @@ from bleak import BleakClient
 from bleak.backends.characteristic import BleakGATTCharacteristic
 from bleak.exc import BleakError, BleakGATTProtocolError
 
-from drivers.base import DriverCounters, stop_if_cancelled
+from drivers.base import DriverCounters
 from drivers.ble import battery, date_time, device_info, glucose, racp, uuids
 from drivers.ble.manager import BleAdapter
 from drivers.ble.metrics import measurement
@@ -36,6 +36,7 @@ from drivers.ble.profiles import Delivery, Profile, ProfileDecoder, stored_key
 from drivers.ble.state import StateStore, TransferState
 from drivers.ble.stored import SequenceTracker, WatermarkTracker
 from gateway import codes
+from gateway.cancellation import stop_if_cancelled
 from gateway.codes import Metric
 from gateway.errors import FramingError, ParseError
 from gateway.model import (
