@@ -16,13 +16,15 @@ from gateway.runtime import Gateway
 
 
 async def test_stop_if_cancelled_raises_only_after_a_cancel_request() -> None:
+    waiting, never = asyncio.Event(), asyncio.Event()
     swallowed = asyncio.Event()
     raised: list[bool] = []
 
     async def worker() -> None:
         stop_if_cancelled()  # not cancelled: nothing happens
         try:
-            await asyncio.sleep(30)
+            waiting.set()
+            await never.wait()  # until cancelled
         except asyncio.CancelledError:
             swallowed.set()  # a library ate it
         try:
@@ -32,7 +34,7 @@ async def test_stop_if_cancelled_raises_only_after_a_cancel_request() -> None:
             raise
 
     task = asyncio.create_task(worker())
-    await asyncio.sleep(0)
+    await waiting.wait()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -90,7 +92,7 @@ async def test_the_uplink_stops_when_a_connect_attempt_swallowed_its_cancel(
             if not swallowed:
                 entered.set()
                 try:
-                    await asyncio.sleep(30)
+                    await asyncio.Event().wait()  # until cancelled
                 except asyncio.CancelledError:
                     swallowed.append(True)
             await super().__aenter__()  # nothing listens on the port: refused, retried
