@@ -2,8 +2,12 @@
 
 A driver owns one device connection. ``async with driver:`` opens it; ``driver.records()``
 is an async iterator of :data:`gateway.model.Record` that ends (or raises a
-:class:`~gateway.errors.DeviceError`) when the device goes away. The supervisor restarts
-the driver with backoff; a driver never reconnects behind the supervisor's back.
+:class:`~gateway.errors.DeviceError`) when the device goes away, and the supervisor
+restarts the driver with backoff. One exception: where coming and going is the device's
+normal life (a BLE cuff or scale connects to hand over its readings, then leaves), the
+driver's ``records()`` runs its own scan-connect-session cycle and does not end when a
+link drops; it reports each link's end as records (a disconnect event, and a technical
+alarm when a continuous wearable loses signal) and backs off between connects itself.
 
 Cancelling the supervisor's task stops a driver. Some libraries can swallow that request
 (see :mod:`gateway.cancellation`): a driver with a loop of its own inside ``records()``

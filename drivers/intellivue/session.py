@@ -364,7 +364,7 @@ class IntelliVueSession:
         while self.mds is None:
             got = await self._read_items(link, deadline - time.monotonic())
             if got is None:
-                waiting = "an MDS Create event" if self._accepted else "an association response"
+                waiting = "MDS Create event" if self._accepted else "association response"
                 raise DeviceTimeoutError(
                     f"device {self.spec.id}: no {waiting} from the monitor on {self.port} "
                     f"within {self.options.association_timeout_s:g} s"

@@ -355,11 +355,13 @@ class IntelliVueMonitor(SimulatorBase):
         )
 
     async def serve_host(self, poll_s: float = 0.005) -> None:
-        """After the scenario: keep answering association and release (until cancelled)."""
+        """After the scenario: keep answering association, release and keep-alive polls
+        (until cancelled), as a monitor with nothing more to export would; data polls
+        are not answered, since the scenario's data is over."""
         while True:
             for user_data in self.host.feed(self.port.read_nowait()):
                 msg = parse_host(user_data)
-                if msg.kind is not HostKind.POLL:
+                if msg.kind is not HostKind.POLL or not msg.extended:
                     await self._on_host(msg, self.t)
             await asyncio.sleep(poll_s)
 

@@ -130,23 +130,36 @@ def _silence(detail: str) -> bool:
     )
 
 
-async def run_beds(gateway: Gateway, beds: list[Bed], seconds: float) -> float:
-    """Play every scenario at once once the gateway runs; returns the real seconds taken."""
+async def run_beds(
+    gateway: Gateway, beds: list[Bed], seconds: float, hosts: list[asyncio.Task[None]]
+) -> float:
+    """Play every scenario at once once the gateway runs; returns the real seconds taken.
+
+    An IntelliVue simulator whose scenario is over goes on answering the host (association,
+    keep-alives, release) from a task added to ``hosts``, as a monitor with nothing more to
+    export would: otherwise its driver would restart on silence while the test is still
+    checking what was stored, and could not associate again.
+    """
     await wait_until(gateway.started.is_set, what="gateway started")
     start = time.monotonic()
-    await asyncio.gather(*(b.sim.run(seconds) for b in beds))
+
+    async def play(b: Bed) -> None:
+        await b.sim.run(seconds)
+        if isinstance(b.sim, IntelliVueMonitor):
+            hosts.append(asyncio.create_task(b.sim.serve_host()))
+
+    await asyncio.gather(*(play(b) for b in beds))
     return time.monotonic() - start
 
 
 async def stop_gateway(
-    gateway: Gateway, stop: asyncio.Event, run: asyncio.Task[Any], beds: list[Bed]
+    gateway: Gateway,
+    stop: asyncio.Event,
+    run: asyncio.Task[Any],
+    beds: list[Bed],
+    hosts: list[asyncio.Task[None]],
 ) -> Any:
     """Stop the gateway while the IntelliVue simulators still answer the release."""
-    hosts = [
-        asyncio.create_task(b.sim.serve_host())
-        for b in beds
-        if isinstance(b.sim, IntelliVueMonitor)
-    ]
     stop.set()
     summary = await run
     for host in hosts:
@@ -167,7 +180,8 @@ async def test_four_protocols_through_the_gateway_to_a_real_broker(
     gateway = Gateway(config(tmp_path, [b.entry for b in beds], broker.port))
     stop = asyncio.Event()
     run = asyncio.create_task(gateway.run(stop))
-    await run_beds(gateway, beds, 20.0)
+    hosts: list[asyncio.Task[None]] = []
+    await run_beds(gateway, beds, 20.0, hosts)
 
     def received() -> Samples:
         return bodies_samples(body for _topic, body in subscriber.messages)
@@ -177,7 +191,7 @@ async def test_four_protocols_through_the_gateway_to_a_real_broker(
         deadline_s=30,
         what="every delivered message at the subscriber",
     )
-    summary = await stop_gateway(gateway, stop, run, beds)
+    summary = await stop_gateway(gateway, stop, run, beds, hosts)
     samples = received()
     for b in beds:
         b.check(samples)
@@ -214,7 +228,8 @@ async def test_eight_monitors_sixty_seconds_with_cable_pulls_lose_nothing_connec
     gateway = Gateway(cfg)
     stop = asyncio.Event()
     run = asyncio.create_task(gateway.run(stop))
-    elapsed = await run_beds(gateway, beds, 60.0)
+    hosts: list[asyncio.Task[None]] = []
+    elapsed = await run_beds(gateway, beds, 60.0, hosts)
     db = cfg.data_dir / BUFFER_FILE
 
     async def all_stored() -> bool:
@@ -232,7 +247,7 @@ async def test_eight_monitors_sixty_seconds_with_cable_pulls_lose_nothing_connec
     deadline = time.monotonic() + 30
     while not await all_stored() and time.monotonic() < deadline:
         await asyncio.sleep(0.25)
-    summary = await stop_gateway(gateway, stop, run, beds)
+    summary = await stop_gateway(gateway, stop, run, beds, hosts)
 
     samples = outbox_samples(db)
     stored = sum(len(v) for v in samples.values())
