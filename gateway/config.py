@@ -72,6 +72,9 @@ class TwinConfig:
     snapshot_interval_s: float = 5.0
     state_save_interval_s: float = 60.0
     stale_after_s: float = 60.0
+    #: device-twin seconds per real second: 1 in service; an accelerated HIL run sets its
+    #: speed so battery, drift and link models keep the clinical timing in scenario time
+    device_time_scale: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,6 +206,7 @@ def parse_config(
             tw, "twin.state_save_interval_s", default=60.0, lo=1.0, hi=86400
         ),
         stale_after_s=r.number(tw, "twin.stale_after_s", default=60.0, lo=1, hi=86400),
+        device_time_scale=r.number(tw, "twin.device_time_scale", default=1.0, lo=1.0, hi=1000),
     )
 
     patients: list[Patient] = []

@@ -176,14 +176,17 @@ class DeviceTwins:
         tz: tzinfo | None = None,
     ) -> None:
         self.settings = settings or DeviceTwinSettings()
-        self.snapshot_interval_s = (
-            self.settings.snapshot_interval_s or config.twin.snapshot_interval_s
+        #: twin seconds per real second (``twin.device_time_scale``): every time constant
+        #: here is in twin seconds; 1 except in accelerated HIL runs
+        self.time_scale = config.twin.device_time_scale
+        self.snapshot_interval_s = self.settings.snapshot_interval_s or (
+            config.twin.snapshot_interval_s * self.time_scale  # the config's is in real seconds
         )
         self.health = health
         self.tz = tz  # None: the gateway's local time zone
         self.specs = {d.id: d for d in config.devices}
         self.devices = {d.id: _Device() for d in config.devices}
-        self._base: float | None = None  # wall - mono at the first batch (seconds)
+        self._origin: tuple[float, float] | None = None  # (wall, mono) s at the first batch
         self._t_last = -math.inf
         self._next_eval = -math.inf
         self._next_snapshot = -math.inf
@@ -205,13 +208,16 @@ class DeviceTwins:
     # --- time -----------------------------------------------------------------------------
 
     def _axis(self, now: ReceiveTime) -> float:
-        if self._base is None:
-            self._base = now.wall_ns / 1e9 - now.mono_ns / 1e9
-        return now.mono_ns / 1e9 + self._base
+        """Twin time of ``now``: wall seconds at the first batch, then monotonic seconds
+        since it times ``time_scale``."""
+        if self._origin is None:
+            self._origin = (now.wall_ns / 1e9, now.mono_ns / 1e9)
+        wall0, mono0 = self._origin
+        return wall0 + (now.mono_ns / 1e9 - mono0) * self.time_scale
 
     def _clock(self, t: float, now: ReceiveTime, now_t: float) -> str:
         """HH:MM of axis time ``t`` in the gateway's time zone (or ``self.tz``)."""
-        wall = now.wall_ns / 1e9 - (now_t - t)
+        wall = now.wall_ns / 1e9 - (now_t - t) / self.time_scale
         moment = datetime.fromtimestamp(wall, tz=UTC)
         local = moment.astimezone(self.tz) if self.tz is not None else moment.astimezone()
         return local.strftime("%H:%M")
@@ -234,7 +240,8 @@ class DeviceTwins:
         return out
 
     def _ingest(self, records: Sequence[Record]) -> None:
-        base = self._base if self._base is not None else 0.0
+        wall0, mono0 = self._origin if self._origin is not None else (0.0, 0.0)
+        scale = self.time_scale
         g_stream: list[int] = []
         g_t: list[float] = []
         v_src: list[int] = []
@@ -247,7 +254,7 @@ class DeviceTwins:
                 dev = self.devices.get(r.device_id)
                 if dev is None:
                     continue
-                t = r.received.mono_ns / 1e9 + base
+                t = wall0 + (r.received.mono_ns / 1e9 - mono0) * scale
                 s = streams.get(r.stream_id)
                 if s is None:
                     s = self._new_stream(r.stream_id, r.device_id)
@@ -267,7 +274,7 @@ class DeviceTwins:
             elif isinstance(r, DeviceEvent):
                 dev = self.devices.get(r.device_id)
                 if dev is not None:
-                    self._event(dev, r, r.received.mono_ns / 1e9 + base)
+                    self._event(dev, r, wall0 + (r.received.mono_ns / 1e9 - mono0) * scale)
         if g_stream:
             self._count_readings(np.array(g_stream, np.intp), np.array(g_t))
         if v_src:
@@ -573,7 +580,7 @@ class DeviceTwins:
         doc = json.loads(blob)
         if not isinstance(doc, dict) or doc.get("version") != FORMAT_VERSION:
             raise ValueError("device twin state: unknown format")
-        self._base = None
+        self._origin = None
         self._t_last = _float(doc["t_last"])
         self._next_eval = _float(doc["next_eval"])
         self._next_snapshot = _float(doc["next_snapshot"])

@@ -7,7 +7,8 @@ folder, the rig's BLE targets as bumble peripherals on an emulated air
 the engine scenario (:mod:`hil.scenarios.drive_ble`, :mod:`hil.scenarios.drive_serial`).
 Scenario time runs ``speed`` times faster than real time, so the gateway's own time
 constants (alarm delays, twin smoothing, staleness, snapshot interval, BLE timeouts) are
-scaled by ``1 / speed`` to keep the clinical behaviour of a real-time run.
+scaled by ``1 / speed`` to keep the clinical behaviour of a real-time run; the device
+twin runs on scenario time instead (``twin.device_time_scale = speed``).
 
 What the gateway published (plus what is still in its outbox) is then checked by
 :func:`hil.report.evaluate`. A hardware rig runs in real time against the rig's adapter and
@@ -118,6 +119,8 @@ def gateway_config(
             "tau_s": max(0.1, 30.0 / speed),
             "snapshot_interval_s": max(0.1, 5.0 / speed),
             "stale_after_s": max(1.0, 60.0 / speed),
+            # the device twin's battery, drift and link models on scenario time
+            "device_time_scale": max(1.0, speed),
         },
         "patients": [{"id": PATIENT, "consciousness": "A", "on_oxygen": False}],
         "devices": devices,

@@ -145,11 +145,30 @@ def test_technical_alarm_latency_from_the_battery_crossing_or_the_link_event() -
     assert result.reconnects_s == {"dev": [pytest.approx(4.5)]}
 
 
-def test_maintenance_is_reported_as_not_evaluated_and_does_not_fail() -> None:
-    e = engine({"kind": "maintenance", "text": "battery"})
-    result = evaluate(e, obs({}), DEFAULT_LIMITS)
-    assert result.checks[0].status == NOT_EVALUATED and result.status == PASS
-    assert "not scaled to scenario speed" in result.checks[0].detail
+def test_maintenance_needs_a_device_twin_alert_with_the_text_in_the_window() -> None:
+    e = engine({"kind": "maintenance", "text": "battery", "after_s": 30.0, "within_s": 60.0})
+    alert = "battery empty in about 40 min (30 - 55 min)"
+    samples = {
+        "dev.maintenance": [
+            {"seq": 1, "t_rx_ns": ns(20.0), "event": "technical_alarm", "detail": alert},
+            {"seq": 2, "t_rx_ns": ns(50.0), "event": "technical_alarm", "detail": alert},
+        ],
+        "dev.events": [  # a driver's technical alarm is not a maintenance alert
+            {"seq": 1, "t_rx_ns": ns(40.0), "event": "technical_alarm", "detail": "battery"}
+        ],
+    }
+    check = evaluate(e, obs(samples), DEFAULT_LIMITS).checks[0]
+    assert check.status == PASS
+    assert check.at_s == pytest.approx(50.0) and check.latency_s == pytest.approx(20.0)
+    assert check.detail.startswith("'dev: battery empty")
+    # only the one before the window (or a driver's event inside it): a failure naming it
+    samples["dev.maintenance"].pop()
+    result = evaluate(e, obs(samples), DEFAULT_LIMITS)
+    assert result.status == FAIL and result.checks[0].status == FAIL
+    assert "at 20.0 s" in result.checks[0].detail
+    # the text must match
+    other = engine({"kind": "maintenance", "text": "drift", "after_s": 0.0, "within_s": 90.0})
+    assert evaluate(other, obs(samples), DEFAULT_LIMITS).status == FAIL
 
 
 def test_no_loss_fails_on_missing_unexpected_or_duplicated() -> None:
@@ -183,7 +202,7 @@ def test_reconnects_ignore_disconnections_after_the_end() -> None:
 def test_json_round_trip_and_summary() -> None:
     e = engine(
         {"kind": "alarm", "vital": "spo2", "after_s": 100.0},
-        {"kind": "maintenance", "text": "x"},
+        {"kind": "alarm", "vital": "diastolic"},  # the gateway has none: not evaluated
         {"kind": "no_loss"},
     )
     samples = {"p-1.alarms": [alarm(160.0, "spo2 below low limit 90", "medium")]}

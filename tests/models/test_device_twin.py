@@ -103,6 +103,37 @@ def test_a_dying_battery_alerts_before_it_is_empty() -> None:
     assert first.value is not None and abs(first.value - left_min) < 15
 
 
+def _dying_battery_alerts(speed: float, scale: float) -> list[tuple[float, str]]:
+    """The drain above played ``speed`` times faster, on a twin with ``device_time_scale``
+    ``scale``: (scenario seconds, text) of its alerts."""
+    raw = {
+        "gateway": {"id": "gw"},
+        "twin": {"snapshot_interval_s": 60.0, "device_time_scale": scale},
+        "patients": [{"id": "p-1"}],
+        "devices": [{"id": "oxi", "kind": "ble", "patient": "p-1", "address": "AA:BB:CC:DD:EE:01"}],
+    }
+    tw = DeviceTwins(parse_config(raw, "<test>"), tz=UTC)
+    out: list[Record] = []
+    for s in range(0, 70 * 60, 10):
+        level = float(10 * math.floor((70.0 - s / 60.0) / 10))
+        batch: list[Record] = [m("oxi", 150456, 97.0, s / speed)]
+        if s % 60 == 0:
+            batch.append(m("oxi", 67996, level, s / speed))
+        out += tw.observe(batch, at(s / speed + 0.5 / speed))
+    return [(a.received.mono_ns / 1e9 * speed, a.detail) for a in alerts(out, "oxi")]
+
+
+def test_a_twin_on_scaled_time_alerts_as_in_real_time() -> None:
+    """An accelerated HIL run sets ``twin.device_time_scale`` to its speed: the battery model
+    then sees the same trend, and warns at the same scenario time with the same text."""
+    real, fast = _dying_battery_alerts(1.0, 1.0), _dying_battery_alerts(30.0, 30.0)
+    assert real and real[0][1].startswith("battery empty in about")
+    assert [text for _, text in fast] == [text for _, text in real]
+    assert [round(t) for t, _ in fast] == [round(t) for t, _ in real]
+    # unscaled, the same run is 70 minutes of drain in 140 s: too short a trend to warn on
+    assert _dying_battery_alerts(30.0, 1.0) != real
+
+
 def test_charging_ends_the_battery_alert_once() -> None:
     tw = twins()
     out: list[Record] = []
