@@ -26,6 +26,7 @@ from gateway.config import GatewayConfig
 from gateway.desired import DesiredStateHandler, desired_topic
 from gateway.device_twin import DeviceTwins
 from gateway.errors import EdgeTwinError
+from gateway.loop_errors import ClosedSocketWatch
 from gateway.model import Record
 from gateway.pipeline import Pipeline
 from gateway.sdnotify import Notifier
@@ -81,6 +82,8 @@ class Gateway:
         self.pipeline: Pipeline | None = None
         self.uplink: UplinkWorker | None = None
         self.buffer: Buffer | None = None
+        #: the loop's exception handler while running (counts closed-socket watch races)
+        self.loop_errors: ClosedSocketWatch | None = None
         self.started = asyncio.Event()
         self.twins: PatientTwins | None = None
         self.device_twins: DeviceTwins | None = None
@@ -108,9 +111,11 @@ class Gateway:
             # 5 ms default each of them then waits out the event loop's slice, which caps
             # throughput and delays alarms on the urgent lane (docs/performance.md)
             sys.setswitchinterval(cfg.switch_interval_us / 1e6)
+        self.loop_errors = ClosedSocketWatch.install()
         try:
             return await self._run(buffer, stop)
         finally:
+            self.loop_errors.uninstall()
             sys.setswitchinterval(previous)
             await buffer.close()
 

@@ -196,6 +196,13 @@ def _uplink(up: dict[str, Any]) -> Iterator[Metric]:
             "Alarm rows acked by the broker on the alarms' own connection",
             value=alarm["acked_rows"],
         )
+    if isinstance(up.get("closed_socket_watches"), int):
+        yield CounterMetricFamily(
+            "edgetwin_uplink_closed_socket_watches",
+            "Sockets closed (connection reset) before the event loop could watch them: "
+            "harmless, logged as a warning (gateway/loop_errors.py)",
+            value=up["closed_socket_watches"],
+        )
     if isinstance(up.get("inflight_rows"), int):
         yield GaugeMetricFamily(
             "edgetwin_uplink_inflight_rows",

@@ -183,6 +183,8 @@ class StatusModel:
                 # shown once UplinkMetrics counts it (an int field named inflight_rows)
                 inflight_rows=getattr(m, "inflight_rows", None),
             )
+            watch = self.gateway.loop_errors
+            out["closed_socket_watches"] = watch.count if watch is not None else None
             if out["state"] not in ("stopped",):
                 out["state"] = "connected" if m.connected else "disconnected"
             out["error"] = "" if m.connected else m.last_error
