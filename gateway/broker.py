@@ -139,6 +139,11 @@ class LocalBroker:
             "log_type error",
             "log_type warning",
             "max_queued_messages 100000",
+            # mosquitto leaves Nagle's algorithm on by default: a PUBACK then waits for the
+            # ACK of the previous segment, and a gateway publishing a backlog on the same
+            # connection read its alarm's PUBACK ~10 ms late instead of ~1.5 ms
+            # (docs/performance.md)
+            "set_tcp_nodelay true",
             f"listener {self.port} {self.host}",
             *(security if self.per_listener_settings else []),
             *(self.tls.lines() if self.tls is not None else []),
