@@ -137,7 +137,7 @@ def parse_config(
     raw: Mapping[str, Any], source: str, base_dir: Path | None = None
 ) -> GatewayConfig:
     """Validate an already-parsed TOML document."""
-    r = _Reader(source)
+    r = ConfigReader(source)
     r.only(
         raw, "", {"gateway", "mqtt", "buffer", "twin", "alarms", "status", "patients", "devices"}
     )
@@ -260,7 +260,7 @@ def parse_config(
     al = r.table(raw, "alarms", required=False)
     r.only(al, "alarms", {"enabled", "limits"})
     limits = tuple(
-        _limit(r, lim, f"alarms.limits[{i}]")
+        read_limit(r, lim, f"alarms.limits[{i}]")
         for i, lim in enumerate(r.array_of_tables(al, "limits"))
     )
 
@@ -293,7 +293,9 @@ def parse_config(
     )
 
 
-def _sealing(r: _Reader, bu: Mapping[str, Any], base_dir: Path | None) -> tuple[bool, str | None]:
+def _sealing(
+    r: ConfigReader, bu: Mapping[str, Any], base_dir: Path | None
+) -> tuple[bool, str | None]:
     """``buffer.encrypt`` (default: on when ``buffer.key_file`` is set) and a usable key."""
     key_file = r.opt_string(bu, "buffer.key_file")
     if key_file is not None and not Path(key_file).is_absolute() and base_dir is not None:
@@ -343,7 +345,8 @@ ACVPU = ("A", "C", "V", "P", "U")
 VITAL_NAMES = ("spo2", "pulse", "hr", "rr", "temp", "sbp")
 
 
-def _limit(r: _Reader, t: Mapping[str, Any], key: str) -> Limit:
+def read_limit(r: ConfigReader, t: Mapping[str, Any], key: str) -> Limit:
+    """One alarm limit table (``[[alarms.limits]]``, desired state) as a :class:`Limit`."""
     r.only(
         t,
         key,
@@ -381,7 +384,7 @@ def _limit(r: _Reader, t: Mapping[str, Any], key: str) -> Limit:
     )
 
 
-class _Reader:
+class ConfigReader:
     """Typed getters that raise :class:`ConfigError` naming file, key and expectation."""
 
     def __init__(self, source: str) -> None:

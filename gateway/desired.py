@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from edge_models.alarms import Limit
-from gateway.config import ACVPU, GatewayConfig, _limit, _Reader
+from gateway.config import ACVPU, ConfigReader, GatewayConfig, read_limit
 from gateway.errors import ConfigError, EdgeTwinError
 from gateway.model import ReceiveTime, TwinSnapshot, stream_id_for
 from gateway.twin import PatientTwins
@@ -90,10 +90,10 @@ def parse_desired(payload: bytes, patients: set[str]) -> DesiredState:
         raw_limits = doc["alarm_limits"]
         if not isinstance(raw_limits, list) or not all(isinstance(x, dict) for x in raw_limits):
             raise ValueError("alarm_limits: a list of limit objects")
-        reader = _Reader(f"desired state v{version}")
+        reader = ConfigReader(f"desired state v{version}")
         try:
             limits = tuple(
-                _limit(reader, x, f"alarm_limits[{i}]") for i, x in enumerate(raw_limits)
+                read_limit(reader, x, f"alarm_limits[{i}]") for i, x in enumerate(raw_limits)
             )
         except ConfigError as exc:
             raise ValueError(f"{exc.key}: {exc.expected}") from None

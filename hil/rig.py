@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gateway.config import _Reader as _ConfigReader
+from gateway.config import ConfigReader
 from hil.scenarios.loader import library_names, read_toml
 
 RIGS = Path(__file__).resolve().parent / "rigs"
@@ -197,7 +197,7 @@ def parse_rig(raw: Mapping[str, Any], source: str) -> Rig:
     )
 
 
-class _Reader(_ConfigReader):
+class _Reader(ConfigReader):
     """The gateway config reader plus required choices and lists of strings."""
 
     def choice(

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from gateway.config import _Reader
+from gateway.config import ConfigReader
 from gateway.errors import ConfigError
 from hil.scenarios.engine import TARGETS, VITALS, Scenario
 
@@ -219,7 +219,7 @@ def _expect(
             c.string(ex, path)
 
 
-class _Checker(_Reader):
+class _Checker(ConfigReader):
     """The gateway config reader, strict about present-but-empty tables, finite numbers."""
 
     def table(self, raw: Mapping[str, Any], key: str, required: bool = True) -> Mapping[str, Any]:
