@@ -261,21 +261,33 @@ def _cause(engine: Scenario, text: str, t0: float, t1: float) -> float | None:
     return None
 
 
-def _check_technical(engine: Scenario, ex: dict[str, Any], obs: Observation) -> Check:
+def _first_match(
+    kind: str, what: str, ex: dict[str, Any], events: list[tuple[float, str]]
+) -> tuple[float, str] | Check:
+    """The first of ``events`` (scenario time, text) whose text contains the expectation's
+    ``text`` inside its window; else the failing check, naming matches outside the window."""
     t0, t1 = _window(ex)
     text = str(ex["text"])
-    found = [(t, msg) for t, msg in _technical(obs) if text.lower() in msg.lower()]
+    found = [(t, msg) for t, msg in events if text.lower() in msg.lower()]
     inside = [x for x in found if t0 <= x[0] <= t1]
-    if not inside:
-        others = ", ".join(f"{m!r} at {t:.1f} s" for t, m in found[:3]) or "none"
-        return Check(
-            "technical_alarm",
-            FAIL,
-            f"no technical alarm with {text!r} in {t0:g}-{t1:g} s (matching elsewhere: {others})",
-            ex,
-        )
-    t, msg = inside[0]
-    cause = _cause(engine, text, t0, t1)
+    if inside:
+        return inside[0]
+    others = ", ".join(f"{m!r} at {t:.1f} s" for t, m in found[:3]) or "none"
+    return Check(
+        kind,
+        FAIL,
+        f"no {what} with {text!r} in {t0:g}-{t1:g} s (matching elsewhere: {others})",
+        ex,
+    )
+
+
+def _check_technical(engine: Scenario, ex: dict[str, Any], obs: Observation) -> Check:
+    hit = _first_match("technical_alarm", "technical alarm", ex, _technical(obs))
+    if isinstance(hit, Check):
+        return hit
+    t, msg = hit
+    t0, t1 = _window(ex)
+    cause = _cause(engine, str(ex["text"]), t0, t1)
     latency = None if cause is None else round(t - cause, 3)
     detail = f"{msg!r} at {t:.1f} s"
     if latency is not None:
@@ -297,21 +309,13 @@ def maintenance_alerts(obs: Observation) -> list[tuple[float, str]]:
 
 
 def _check_maintenance(ex: dict[str, Any], obs: Observation) -> Check:
-    t0, t1 = _window(ex)
-    text = str(ex["text"])
-    found = [(t, msg) for t, msg in maintenance_alerts(obs) if text.lower() in msg.lower()]
-    inside = [x for x in found if t0 <= x[0] <= t1]
-    if not inside:
-        others = ", ".join(f"{m!r} at {t:.1f} s" for t, m in found[:3]) or "none"
-        return Check(
-            "maintenance",
-            FAIL,
-            f"no maintenance alert with {text!r} in {t0:g}-{t1:g} s (matching elsewhere: {others})",
-            ex,
-        )
-    t, msg = inside[0]
-    detail = f"{msg!r} at {t:.1f} s, {t - t0:.1f} s into the window"
-    return Check("maintenance", PASS, detail, ex, round(t, 3), round(t - t0, 3))
+    hit = _first_match("maintenance", "maintenance alert", ex, maintenance_alerts(obs))
+    if isinstance(hit, Check):
+        return hit
+    t, msg = hit
+    into = t - _window(ex)[0]
+    detail = f"{msg!r} at {t:.1f} s, {into:.1f} s into the window"
+    return Check("maintenance", PASS, detail, ex, round(t, 3), round(into, 3))
 
 
 def _check_loss(ex: dict[str, Any], obs: Observation) -> Check:
