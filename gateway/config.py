@@ -110,6 +110,9 @@ class GatewayConfig:
     switch_interval_us: int = 100
     #: how often freed heap memory goes back to the system (s, glibc); 0 = never
     heap_trim_interval_s: float = 60.0
+    #: the cyclic collector's young threshold while the gateway runs (Python's is 700;
+    #: 0 keeps it): queued records then die before they are walked (gateway/gc_tuning.py)
+    gc_young_threshold: int = 10_000
 
     def patient_of(self, device_id: str) -> str:
         for device in self.devices:
@@ -142,7 +145,18 @@ def parse_config(
         raw, "", {"gateway", "mqtt", "buffer", "twin", "alarms", "status", "patients", "devices"}
     )
     gw = r.table(raw, "gateway")
-    r.only(gw, "gateway", {"id", "site", "data_dir", "switch_interval_us", "heap_trim_interval_s"})
+    r.only(
+        gw,
+        "gateway",
+        {
+            "id",
+            "site",
+            "data_dir",
+            "switch_interval_us",
+            "heap_trim_interval_s",
+            "gc_young_threshold",
+        },
+    )
     gateway_id = r.ident(gw, "gateway.id")
     site = r.ident(gw, "gateway.site", default="default-site")
     data_dir = Path(r.string(gw, "gateway.data_dir", default="./edgetwin-data"))
@@ -279,6 +293,7 @@ def parse_config(
         gateway_id=gateway_id,
         switch_interval_us=r.integer(gw, "gateway.switch_interval_us", 100, 0, 100_000),
         heap_trim_interval_s=r.number(gw, "gateway.heap_trim_interval_s", 60.0, 0.0, 86_400.0),
+        gc_young_threshold=r.integer(gw, "gateway.gc_young_threshold", 10_000, 0, 1_000_000),
         status=status,
         alarms_enabled=r.boolean(al, "alarms.enabled", default=True),
         alarm_limits=limits,

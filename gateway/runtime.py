@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from drivers.base import DeviceSpec
 from drivers.registry import driver_factory
-from gateway import heap
+from gateway import gc_tuning, heap
 from gateway.buffer import Buffer, BufferStats
 from gateway.config import GatewayConfig
 from gateway.desired import DesiredStateHandler, desired_topic
@@ -113,7 +113,8 @@ class Gateway:
             sys.setswitchinterval(cfg.switch_interval_us / 1e6)
         self.loop_errors = ClosedSocketWatch.install()
         try:
-            return await self._run(buffer, stop)
+            with gc_tuning.tuned(cfg.gc_young_threshold):
+                return await self._run(buffer, stop)
         finally:
             self.loop_errors.uninstall()
             sys.setswitchinterval(previous)
@@ -207,6 +208,7 @@ class Gateway:
                 else None
             )
             self.started.set()
+            gc_tuning.freeze_startup()
             notifier.ready(f"{len(cfg.devices)} devices")
             await stop.wait()
             notifier.stopping()
