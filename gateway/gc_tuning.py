@@ -46,10 +46,14 @@ def tuned(young_threshold: int) -> Iterator[None]:
 
 
 def freeze_startup() -> None:
-    """Move every object alive now out of the collector's reach until :func:`tuned` ends.
+    """Collect once, then move every object still alive out of the collector's reach until
+    :func:`tuned` ends.
 
     Called once start-up is done: what start-up built lives as long as the gateway, and
-    walking it in every full collection finds nothing. Only inside :func:`tuned`, which
-    unfreezes when the last gateway stops."""
+    walking it in every full collection finds nothing. The collection first matters: with
+    the raised threshold, full collections are rare, and garbage frozen here (a previous
+    gateway's in the same process, as in the bench) would stay until the process ends.
+    Only inside :func:`tuned`, which unfreezes when the last gateway stops."""
     if _active:
+        gc.collect()
         gc.freeze()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,24 @@ def test_tuning_is_undone_only_when_the_last_gateway_stops() -> None:
         assert gc.get_threshold()[0] == 10_000
         assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == previous
+    assert gc.get_freeze_count() == 0
+
+
+class Node:
+    def __init__(self) -> None:
+        self.me = self  # a reference cycle: only the cyclic collector frees it
+
+
+def test_garbage_is_collected_before_start_up_is_frozen() -> None:
+    garbage = Node()
+    alive = Node()
+    gone = weakref.ref(garbage)
+    del garbage
+    with gc_tuning.tuned(10_000):
+        gc_tuning.freeze_startup()
+        assert gone() is None  # collected, not frozen for the gateway's lifetime
+        assert gc.get_freeze_count() > 0
+        assert not gc.is_finalized(alive)
     assert gc.get_freeze_count() == 0
 
 
