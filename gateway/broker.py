@@ -97,8 +97,11 @@ class LocalBroker:
         password_file: Path | None = None,
         allow_anonymous: bool | None = None,
         per_listener_settings: bool = False,
+        max_inflight: int = 128,
     ) -> None:
         self.workdir = workdir
+        #: unacknowledged QoS 1/2 messages per client, announced as MQTT 5 Receive Maximum
+        self.max_inflight = max_inflight
         self.host = "127.0.0.1"
         self.port = port or free_port()
         self.persistence = persistence
@@ -144,6 +147,9 @@ class LocalBroker:
             # connection read its alarm's PUBACK ~10 ms late instead of ~1.5 ms
             # (docs/performance.md)
             "set_tcp_nodelay true",
+            # announced as MQTT 5 Receive Maximum (mosquitto's default is 20); the gateway
+            # keeps its window under it (gateway/uplink.py)
+            f"max_inflight_messages {self.max_inflight}",
             f"listener {self.port} {self.host}",
             *(security if self.per_listener_settings else []),
             *(self.tls.lines() if self.tls is not None else []),

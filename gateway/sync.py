@@ -33,6 +33,9 @@ class UplinkMetrics:
     published_rows: int = 0
     acked_rows: int = 0
     acked_records: int = 0
+    #: publishes in flight at most on the current connection (mqtt.inflight_window, or
+    #: the broker's Receive Maximum if lower)
+    window: int = 0
     last_error: str = ""
     state_changes: list[tuple[int, str]] = field(default_factory=list)
 
@@ -72,7 +75,6 @@ class UplinkWorker:
         self.metrics = UplinkMetrics()
         self.subscriptions = tuple(subscriptions)
         self.on_message = on_message
-        self.reserved = max(1, window // 8)
         self.stopped = False
         self._logged_error = ""
         self.idle = asyncio.Event()  # set when the outbox was seen empty and nothing in flight
@@ -231,18 +233,22 @@ class UplinkWorker:
             self.on_acked(row, acked_ns or time.monotonic_ns())
 
     async def _pump(self, uplink: Uplink) -> None:
+        # the broker may accept fewer unacknowledged publishes than we would send
+        window = max(1, min(self.window, uplink.send_quota))
+        reserved = max(1, window // 8)
+        self.metrics.window = window
         inflight: dict[int, asyncio.Task[None]] = {}
         rows_by_id: dict[int, OutboxRow] = {}
         self._live = (uplink, inflight, rows_by_id)
         try:
             while not self.stopped:
                 self.wake.clear()
-                free = self.window - len(inflight)
+                free = window - len(inflight)
                 backlog = [r for r in rows_by_id.values() if r.priority >= BACKLOG_PRIORITY]
                 # keep a few places of the window for the urgent lane (alarms, twin state),
                 # and bound the backlog's bytes on the wire: an alarm is not queued behind
                 # megabytes of waveforms on the same connection
-                backlog_free = self.window - self.reserved - len(backlog)
+                backlog_free = window - reserved - len(backlog)
                 if (
                     self.backlog_bytes
                     and backlog_free > 0

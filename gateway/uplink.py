@@ -40,6 +40,10 @@ _MIDS: contextvars.ContextVar[list[int]] = contextvars.ContextVar("edgetwin_mids
 
 
 class Uplink(Protocol):
+    #: publishes that may be unacknowledged at once on this connection (known once open)
+    @property
+    def send_quota(self) -> int: ...
+
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(
@@ -78,6 +82,9 @@ class MqttUplink:
         self._in_flight = 0
         self._drained = asyncio.Event()
         self._drained.set()
+        #: publishes this connection may have unacknowledged at once: our window, lowered
+        #: to the Receive Maximum the broker announced in CONNACK (MQTT-3.3.4-7)
+        self.send_quota = cfg.inflight_window
 
     @property
     def client_id(self) -> str:
@@ -146,6 +153,7 @@ class MqttUplink:
         )
         # Our window bounds concurrent publishes; aiomqtt would warn above 10.
         client.pending_calls_threshold = self.cfg.inflight_window + 1
+        announced = _watch_connack(client)
         try:
             await _open(client, context)
         except aiomqtt.MqttError as exc:
@@ -155,8 +163,24 @@ class MqttUplink:
                 f"cannot connect to MQTT broker {self.cfg.host}:{self.cfg.port}: {exc}"
             ) from exc
         self._client = client
+        self._apply_receive_maximum(announced)
         self._reasons: dict[int, tuple[Any, int]] = {}
         _watch_pubacks(client, self._reasons)
+
+    def _apply_receive_maximum(self, announced: dict[str, int]) -> None:
+        """Size our window to the broker's Receive Maximum (see ``_watch_connack``)."""
+        quota = min(self.cfg.inflight_window, announced.get("receive_maximum", RECEIVE_MAXIMUM))
+        self.send_quota = quota
+        # a new MqttUplink per connection: say it once per client id and value, not per reconnect
+        if _LOGGED_QUOTA.get(self.client_id, self.cfg.inflight_window) != quota:
+            _LOGGED_QUOTA[self.client_id] = quota
+            log.info(
+                "%s: the broker accepts %d unacknowledged publishes (Receive Maximum); "
+                "sending at most that many at once instead of mqtt.inflight_window = %d",
+                self.lane or "uplink",
+                quota,
+                self.cfg.inflight_window,
+            )
 
     async def _watch(self, watch: tls.CredentialWatch) -> None:
         try:
@@ -312,6 +336,40 @@ def _publish_properties(kind: tuple[str, int]) -> Any:
         props.ContentType, props.PayloadFormatIndicator = kind
         _PUBLISH_PROPERTIES[kind] = props
     return props
+
+
+#: MQTT 5: a CONNACK without Receive Maximum means 65,535
+RECEIVE_MAXIMUM = 65_535
+
+#: the send quota last logged per client id
+_LOGGED_QUOTA: dict[str, int] = {}
+
+
+def _watch_connack(client: aiomqtt.Client) -> dict[str, int]:
+    """Keep to the broker's Receive Maximum (aiomqtt 2.x drops CONNACK properties and paho
+    ignores it). MQTT 5 lets a broker disconnect a client that exceeds it (reason code 0x93,
+    Receive Maximum exceeded); EMQX announces its ``max_inflight`` (32 by default).
+
+    paho's own limit is lowered as the CONNACK is handled, before anything is sent on the
+    new connection, so even a publish beyond our window (an alarm while the alarm
+    connection is down) waits in paho instead of breaking the rule. Returns the dict that
+    receives ``receive_maximum``; pinned by the canary test like ``_watch_pubacks``.
+    """
+    paho: Any = client._client
+    original_on_connect: Any = paho.on_connect
+    announced: dict[str, int] = {}
+
+    def on_connect(c: Any, userdata: Any, flags: Any, reason: Any, properties: Any) -> None:
+        value = getattr(properties, "ReceiveMaximum", None)
+        if isinstance(value, int) and value > 0:  # 0 is a protocol error: keep the default
+            announced["receive_maximum"] = value
+            # the public setter refuses an open connection; both values are > 0, which is
+            # the case paho's own comment says is safe
+            c._max_inflight_messages = min(c._max_inflight_messages, value)
+        original_on_connect(c, userdata, flags, reason, properties)
+
+    paho.on_connect = on_connect
+    return announced
 
 
 def _watch_pubacks(client: aiomqtt.Client, reasons: dict[int, tuple[Any, int]]) -> None:

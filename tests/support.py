@@ -94,6 +94,10 @@ class RecordingUplink:
         self.inner = inner
         self.published = published
 
+    @property
+    def send_quota(self) -> int:
+        return self.inner.send_quota
+
     async def __aenter__(self) -> RecordingUplink:
         await self.inner.__aenter__()
         return self

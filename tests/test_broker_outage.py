@@ -34,6 +34,10 @@ class GatedUplink:
         self.gate = gate
         self.inner = inner
 
+    @property
+    def send_quota(self) -> int:
+        return self.inner.send_quota
+
     async def __aenter__(self) -> GatedUplink:
         await self.gate.wait()
         await self.inner.__aenter__()

@@ -180,6 +180,7 @@ class StatusModel:
                 published_rows=m.published_rows,
                 failures=m.failures,
                 connects=m.connects,
+                window=m.window,  # lowered to the broker's Receive Maximum if that is less
                 # shown once UplinkMetrics counts it (an int field named inflight_rows)
                 inflight_rows=getattr(m, "inflight_rows", None),
             )

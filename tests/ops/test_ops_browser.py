@@ -83,13 +83,13 @@ async def test_status_page_renders_and_updates_live(tmp_path: Path, broker: Loca
                 ".every(n => /risk-/.test(n.className))",
                 timeout=20_000,
             )
-            classes = [
-                await n.get_attribute("class")
-                for n in await page.locator("[data-patient] .news2").all()
-            ]
-            colours = await page.locator("[data-patient] .news2").evaluate_all(
-                "ns => ns.map(n => getComputedStyle(n).backgroundColor)"
+            # class and colour read together: a live update between two reads changed the
+            # band in between once (the badge had moved from low-medium to low)
+            pairs = await page.locator("[data-patient] .news2").evaluate_all(
+                "ns => ns.map(n => [n.className, getComputedStyle(n).backgroundColor])"
             )
+            classes = [cls for cls, _ in pairs]
+            colours = [colour for _, colour in pairs]
             band_colour = {
                 "risk-low": "rgb(46, 158, 91)",
                 "risk-low-medium": "rgb(229, 194, 27)",
