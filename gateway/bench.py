@@ -61,7 +61,7 @@ from gateway.runtime import BUFFER_FILE, Gateway
 from gateway.sealing import bench_sealing
 from hil.sim.synthetic import MONITOR_NUMERICS, MonitorDevice
 
-WINDOW = 128  # mqtt.inflight_window's default; the bench's broker accepts 128 too
+WINDOW = 64  # mqtt.inflight_window's default (the bench's broker accepts up to 128)
 FLUSH_MS = 1000  # numerics and waves are committed once a second; alarms at once
 WARMUP_S = 2.0
 CONFIRMATIONS = 3  # runs of the capacity search's answer, stepping down 5 % after a miss

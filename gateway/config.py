@@ -36,7 +36,7 @@ class MqttConfig:
     client_id: str | None = None
     keepalive_s: int = 30
     session_expiry_s: int = 7 * 24 * 3600
-    inflight_window: int = 128
+    inflight_window: int = 64
     #: payload bytes of backlog rows (numerics, waves) in flight at most: an alarm published
     #: now waits behind at most this much on the connection (0 = no limit)
     inflight_backlog_bytes: int = 256 * 1024
@@ -173,7 +173,7 @@ def parse_config(
         client_id=r.opt_string(mq, "mqtt.client_id"),
         keepalive_s=r.integer(mq, "mqtt.keepalive_s", default=30, lo=5, hi=3600),
         session_expiry_s=r.integer(mq, "mqtt.session_expiry_s", default=604800, lo=0, hi=2**32 - 1),
-        inflight_window=r.integer(mq, "mqtt.inflight_window", default=128, lo=1, hi=1000),
+        inflight_window=r.integer(mq, "mqtt.inflight_window", default=64, lo=1, hi=1000),
         inflight_backlog_bytes=r.integer(
             mq, "mqtt.inflight_backlog_bytes", default=256 * 1024, lo=0, hi=1 << 30
         ),
