@@ -77,17 +77,39 @@ class _Static:
     unit_code: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A wave array that came before its object's sample period, with its context."""
+
+    obs: WaveObservation
+    received: ReceiveTime
+    anchor: Anchor | None
+
+
 class WaveAttributeCache:
     """Static wave attributes per (context, handle), for polls that do not repeat them.
 
-    Bounded: the least recently seen object is forgotten beyond ``max_objects``.
+    Bounded: the least recently seen object is forgotten beyond ``max_objects``. A wave
+    array whose sample period is not known yet (the result that carried the static
+    attributes was lost, say to line noise right after an association) is held, up to
+    ``max_held`` arrays in all, and becomes a chunk as soon as a later result of the same
+    object brings the period (the monitor repeats its static attributes).
     """
 
-    def __init__(self, max_objects: int = 256) -> None:
+    def __init__(self, max_objects: int = 256, max_held: int = 64) -> None:
         self.max_objects = max_objects
+        self.max_held = max_held
         self._known: OrderedDict[tuple[int, int, int], _Static] = OrderedDict()
-        #: Wave arrays dropped because no sample period was ever seen for them.
+        self._held: list[tuple[tuple[int, int, int], _Held]] = []  # oldest first
+        #: Wave arrays dropped because their sample period did not come in time.
         self.skipped = 0
+        #: Wave arrays that waited for their sample period and were then delivered.
+        self.recovered = 0
+
+    @property
+    def held(self) -> int:
+        """Wave arrays waiting for their object's sample period."""
+        return len(self._held)
 
     def resolve(self, obs: WaveObservation) -> _Static:
         key = (obs.context_id, obs.handle, obs.physio_id)
@@ -104,6 +126,25 @@ class WaveAttributeCache:
             self._known.popitem(last=False)
         return new
 
+    def hold(self, obs: WaveObservation, received: ReceiveTime, anchor: Anchor | None) -> None:
+        """Keep ``obs`` until its sample period is known; beyond the bound the oldest held
+        array is dropped (counted in :attr:`skipped`)."""
+        self._held.append(
+            ((obs.context_id, obs.handle, obs.physio_id), _Held(obs, received, anchor))
+        )
+        if len(self._held) > self.max_held:
+            del self._held[0]
+            self.skipped += 1
+
+    def release(self, obs: WaveObservation) -> list[_Held]:
+        """The arrays held for ``obs``'s object, oldest first (now that it has a period)."""
+        key = (obs.context_id, obs.handle, obs.physio_id)
+        held = [h for k, h in self._held if k == key]
+        if held:
+            self._held = [(k, h) for k, h in self._held if k != key]
+            self.recovered += len(held)
+        return held
+
 
 def to_records(
     observations: Iterable[Observation],
@@ -116,7 +157,8 @@ def to_records(
 
     Without an anchor, numerics have no device time and waves start at the receive time.
     A wave whose sample period is unknown (neither in this poll nor in ``cache``) cannot be
-    timed and is dropped (counted in ``cache.skipped``).
+    timed yet: ``cache`` holds it, and the first result that brings the period returns it,
+    just before that object's new array (see :class:`WaveAttributeCache`).
     """
     if cache is None:
         cache = WaveAttributeCache()
@@ -125,11 +167,13 @@ def to_records(
         if isinstance(obs, NumericObservation):
             out.append(_measurement(obs, device_id, received, anchor))
         elif isinstance(obs, WaveObservation):
-            chunk = _chunk(obs, device_id, received, anchor, cache)
-            if chunk is None:
-                cache.skipped += 1
-            else:
-                out.append(chunk)
+            static = cache.resolve(obs)
+            if not static.sample_period:
+                cache.hold(obs, received, anchor)
+                continue
+            for held in cache.release(obs):
+                out.append(_chunk(held.obs, static, device_id, held.received, held.anchor))
+            out.append(_chunk(obs, static, device_id, received, anchor))
     return out
 
 
@@ -155,14 +199,13 @@ def _measurement(
 
 def _chunk(
     obs: WaveObservation,
+    static: _Static,
     device_id: str,
     received: ReceiveTime,
     anchor: Anchor | None,
-    cache: WaveAttributeCache,
-) -> WaveformChunk | None:
-    static = cache.resolve(obs)
-    if not static.sample_period:
-        return None
+) -> WaveformChunk:
+    period = static.sample_period
+    assert period, "callers hold arrays whose sample period is unknown"
     metric = obs.metric_id
     mdc = nomenclature.mdc_code(metric)
     samples = obs.samples.astype(np.int32)
@@ -180,7 +223,7 @@ def _chunk(
         mdc_code=mdc,
         unit="{unknown}" if unit_code is None else nomenclature.ucum(unit_code),
         start_ns=received.wall_ns if anchor is None else anchor.device_ns(obs.rel_time),
-        sample_period_ns=static.sample_period * TICK_NS,
+        sample_period_ns=period * TICK_NS,
         samples=samples,
         received=received,
         gain=gain,

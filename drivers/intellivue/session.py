@@ -198,6 +198,8 @@ class MonitorStream:
         self.anchor: Anchor | None = None
         self.cache = WaveAttributeCache()
         self.alarms = AlarmTracker()
+        #: Wave arrays still waiting for a sample period when a new association began.
+        self.abandoned_waves = 0
 
     @property
     def pending(self) -> int:
@@ -216,6 +218,7 @@ class MonitorStream:
                 continue
             changes: tuple[AlarmChange, ...] = ()
             if isinstance(apdu, MdsCreateEvent):
+                self.abandoned_waves += self.cache.held
                 self.cache = WaveAttributeCache()
                 self.alarms = AlarmTracker()
                 self.anchor = Anchor.from_mds(apdu, self.utc_offset_s)
@@ -328,6 +331,7 @@ class IntelliVueSession:
 
     async def _shutdown(self, release: bool) -> None:
         drop_partial_frame(self.counters, self.spec.id, NAME, self._stream.pending)
+        self._drop_waves(self._stream.cache.held, "the connection ended")
         self._stream = MonitorStream(self.options.utc_offset_s)
         link, self._link = self._link, None
         if link is None:
@@ -430,6 +434,20 @@ class IntelliVueSession:
         await link.write(frame)
         self.counters.count("frames_out")
 
+    def _drop_waves(self, n: int, why: str) -> None:
+        """Count (and log) wave arrays dropped because their sample period never came."""
+        if n <= 0:
+            return
+        self.counters.count("waves_dropped", n)
+        log.warning(
+            "device %s: dropped %d wave array(s) whose sample period the monitor had not sent "
+            "yet (%s); a monitor repeats it in later results, so frequent drops mean "
+            "results are being lost on the line",
+            self.spec.id,
+            n,
+            why,
+        )
+
     def _require_link(self) -> SerialLink:
         if self._link is None:
             raise RuntimeError("IntelliVue session used outside 'async with'")
@@ -444,7 +462,12 @@ class IntelliVueSession:
         received = ReceiveTime.now()
         self.counters.count("bytes_in", len(chunk))
         items: list[Inbound] = []
-        for item in self._stream.feed(chunk):
+        abandoned = self._stream.abandoned_waves
+        fed = self._stream.feed(chunk)
+        self._drop_waves(
+            self._stream.abandoned_waves - abandoned, "the monitor began a new association"
+        )
+        for item in fed:
             if isinstance(item, ParseError):
                 count_parse_error(self.counters, self.spec.id, item)
                 continue
@@ -502,7 +525,13 @@ class IntelliVueSession:
     async def _handle(self, link: SerialLink, item: Inbound, received: ReceiveTime) -> list[Record]:
         apdu = item.apdu
         if isinstance(apdu, PollResult):
-            return inbound_records(item, self.spec.id, received, self.spec.patient)
+            cache = item.cache
+            skipped, recovered = cache.skipped, cache.recovered
+            records = inbound_records(item, self.spec.id, received, self.spec.patient)
+            if cache.recovered > recovered:
+                self.counters.count("waves_recovered", cache.recovered - recovered)
+            self._drop_waves(cache.skipped - skipped, f"more than {cache.max_held} were waiting")
+            return records
         if isinstance(apdu, MdsCreateEvent):
             # The monitor started over (e.g. after a restart): confirm and poll again.
             await self._on_mds_create(link, apdu, received)

@@ -10,6 +10,8 @@ It answers the host the way the Data Export guide describes (``serial_protocols.
   ECG II at 250 Hz and pleth at 125 Hz (static attributes in the first result of a poll and
   every eighth); a new extended poll for the same class replaces the old one, and a poll
   runs until its period (``NOM_ATTR_TIME_PD_POLL``) is over;
+  (the ledger counts wave results sent before any result with the static attributes
+  reached the host as uncertain: the host cannot time them until a later result does);
 * a single poll of the MDS (the host's keep-alive) gets an empty single-poll result;
 * a release request (0x09) gets the release response and ends the association; so does
   ``host_timeout_s`` without a word from the host.
@@ -30,7 +32,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from hil.intellivue_sim import encoder as enc
-from hil.serial_sim.base import SimulatorBase
+from hil.serial_sim.base import Fate, SimulatorBase
 from hil.serial_sim.faults import Fault
 from hil.serial_sim.link import SimPort
 from hil.serial_sim.scenario import Scenario, Vitals, WaveSource, constant, ecg_wave, pleth_wave
@@ -274,6 +276,8 @@ class IntelliVueMonitor(SimulatorBase):
         self.host_messages: list[HostMessage] = []
         self._invoke_id = 0
         self._last_host = time.monotonic()
+        #: A wave result with the static attributes reached the host in this association.
+        self._static_delivered = False
 
     # -- clock
 
@@ -295,6 +299,7 @@ class IntelliVueMonitor(SimulatorBase):
         self.state = State.IDLE
         self.jobs.clear()
         self.host = HostFrames()
+        self._static_delivered = False
 
     async def _answer(self, wire: bytes) -> None:
         if self.t >= self._pause_until:  # a paused monitor says nothing at all
@@ -305,6 +310,7 @@ class IntelliVueMonitor(SimulatorBase):
         self._last_host = time.monotonic()
         if msg.kind is HostKind.ASSOCIATE:
             self.jobs.clear()
+            self._static_delivered = False
             self.state = State.AWAIT_MDS_RESULT
             self.associations += 1
             await self._answer(enc.frame(enc.aare()))
@@ -463,7 +469,16 @@ class IntelliVueMonitor(SimulatorBase):
             rel_time=rel,
             sequence_no=job.sequence,
         )
-        await self.emit(("waves", rel), payload, enc.frame(user_data), _corrupter(user_data))
+        sent = await self.emit(("waves", rel), payload, enc.frame(user_data), _corrupter(user_data))
+        if sent.fate is not Fate.DELIVERED:
+            return
+        if static:
+            self._static_delivered = True
+        elif not self._static_delivered:
+            # without the sample period the host can only hold it (until a later result
+            # repeats the static attributes) or drop it: either is right
+            sent.fate = Fate.UNCERTAIN
+            sent.note = "sent before the host had the wave's static attributes"
 
     async def _alerts(self, job: _Job, t: float) -> None:
         v = self.scenario(t)

@@ -171,11 +171,43 @@ def test_wave_static_attributes_are_cached_between_polls():
     assert cache.skipped == 0
 
 
-def test_wave_without_any_period_is_skipped_and_counted():
-    later = encoder.SimWave(5, (encoder.SimArray(0x4BB4, (4, 5, 6)),), static=False)
+def _pleth(samples: tuple[int, ...], *, static: bool, handle: int = 5) -> encoder.SimWave:
+    if static:
+        return encoder.SimWave(
+            handle, (encoder.SimArray(0x4BB4, samples),), sample_period=64, unit_code=512
+        )
+    return encoder.SimWave(handle, (encoder.SimArray(0x4BB4, samples),), static=False)
+
+
+def test_waves_before_their_sample_period_are_held_then_delivered_in_order():
+    # the result with the static attributes was lost: the next ones wait for the repeat
     cache = WaveAttributeCache()
-    assert to_records(_poll([later], 9, 0).observations, "d", RECEIVED, None, cache) == []
-    assert cache.skipped == 1
+    anchor = Anchor(WHEN_NS, REL0)
+    for i in range(3):
+        polled = _poll([_pleth((i, i), static=False)], 9, REL0 + 2048 * i)
+        assert to_records(polled.observations, "d", RECEIVED, anchor, cache) == []
+    assert cache.held == 3
+    polled = _poll([_pleth((3, 3), static=True)], 9, REL0 + 2048 * 3)
+    chunks = to_records(polled.observations, "d", RECEIVED, anchor, cache)
+    assert [c.samples.tolist() for c in chunks] == [[0, 0], [1, 1], [2, 2], [3, 3]]
+    assert all(isinstance(c, WaveformChunk) for c in chunks)
+    assert [c.start_ns for c in chunks] == [WHEN_NS + 256_000_000 * i for i in range(4)]
+    assert {c.sample_period_ns for c in chunks} == {8_000_000}
+    assert (cache.held, cache.recovered, cache.skipped) == (0, 3, 0)
+
+
+def test_held_waves_are_bounded_and_the_dropped_ones_counted():
+    cache = WaveAttributeCache(max_held=4)
+    for i in range(6):
+        polled = _poll([_pleth((i,), static=False, handle=5 + i % 2)], 9, 2048 * i)
+        to_records(polled.observations, "d", RECEIVED, None, cache)
+    assert (cache.held, cache.skipped) == (4, 2)
+    chunks = to_records(
+        _poll([_pleth((9,), static=True)], 9, 0).observations, "d", RECEIVED, None, cache
+    )
+    # the two oldest (0 of handle 5, 1 of handle 6) were dropped; handle 6 waits on
+    assert [c.samples.tolist() for c in chunks] == [[2], [4], [9]]
+    assert (cache.held, cache.recovered, cache.skipped) == (2, 2, 2)
 
 
 def test_cache_is_bounded():

@@ -24,13 +24,16 @@ from gateway.errors import DeviceNotFoundError, DeviceTimeoutError
 from gateway.model import Alarm, AlarmKind, AlarmPriority, DeviceEvent, EventKind
 from gateway.replay import replay
 from hil.intellivue_sim import encoder
+from hil.serial_sim.base import Fate
 from hil.serial_sim.faults import Fault, FaultKind
 from hil.serial_sim.intellivue_monitor import (
+    ECG_II,
     NUMERICS,
     WAVES,
     HostFrames,
     HostKind,
     IntelliVueMonitor,
+    _Job,
     parse_host,
 )
 from hil.serial_sim.link import SimPort
@@ -146,6 +149,37 @@ async def test_unplug_keeps_the_stable_path_and_drops_the_half_frame(tmp_path: P
     assert run.counters.counts["partial_frames_dropped"] == 1
     assert sim.associations == 2
     check_intellivue(run.samples(), "dev", sim)
+
+
+class NoisyFirstWaves(IntelliVueMonitor):
+    """Line noise damages the first wave result of every association: the one that carries
+    the static attributes (sample period, scale, unit)."""
+
+    async def _waves(self, job: _Job, t: float) -> None:
+        if job.sequence == 0:
+            self._one_shot.append(Fault(t, FaultKind.BAD_CHECKSUM))
+        await super()._waves(job, t)
+
+
+async def test_waves_that_came_before_their_sample_period_are_delivered_late(
+    tmp_path: Path,
+) -> None:
+    port = SimPort(tmp_path / "iv")
+    sim = NoisyFirstWaves(port, ecg=counter_wave(), pleth=counter_wave(), speed=SPEED)
+    async with DriverRun("intellivue", {"port": port.path, "waves": True}) as run:
+        await play(sim, run, 8.0)
+    port.close()
+    check_intellivue(run.samples(), "dev", sim)
+    waves = [s for s in sim.ledger.items if s.key[0] == "waves"]
+    assert waves[0].fate is Fate.LOST  # the static attributes never arrived
+    waiting = [s for s in waves[2:8] if s.fate is Fate.UNCERTAIN]  # [1]: after the fault
+    assert len(waiting) == 6, [s.note for s in waves[:9]]
+    ecg = [x for chunk in run.samples()[f"dev.{IV_ECG_STREAM}"] for x in chunk["samples"]]
+    per_result = len(waves[0].payload[ECG_II])
+    assert ecg[0] in (per_result, 2 * per_result)  # from result 1 or 2 on
+    assert ecg == list(range(ecg[0], ecg[0] + len(ecg))), "none dropped, none repeated"
+    assert run.counters.counts["waves_recovered"] >= 2 * 6  # ECG and pleth of each
+    assert run.counters.counts.get("waves_dropped", 0) == 0
 
 
 def _capture(with_mds: bool) -> bytes:
