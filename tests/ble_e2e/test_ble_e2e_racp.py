@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from pathlib import Path
 
 from support import wait_until
@@ -60,6 +61,22 @@ class Run:
 
     def values(self, mdc: int) -> list[float]:
         return [r.value for r in self.records if isinstance(r, Measurement) and r.mdc_code == mdc]
+
+
+async def checkpoint_committed(data: Path, run: Run, sequence: int) -> None:
+    """Wait until the buffer in ``data`` holds a checkpoint at ``sequence``.
+
+    A new store for every look: a StateStore remembers what it loaded once (a driver loads
+    its state once per connection), so one store polled would keep answering its first read.
+    """
+    end = time.monotonic() + 20
+    while (await StateStore.in_dir(data).load("meter")).last_sequence != sequence:
+        if run.task.done():
+            await run.stop()  # surfaces the driver's crash
+            raise AssertionError(f"the driver ended before checkpoint {sequence} was committed")
+        if time.monotonic() > end:
+            raise AssertionError(f"checkpoint {sequence} was never committed")
+        await asyncio.sleep(0.01)
 
 
 def handles(meter: GlucoseMeter) -> dict[int, int]:
@@ -203,13 +220,7 @@ async def test_new_driver_after_restart_fetches_only_new_records(tmp_path: Path)
         await wait_until(lambda: len(runs[0].values(GLUCOSE)) >= 8, what="first 8 records")
         # stop only once the checkpoint behind record 8 is durable (the driver yields it
         # after the record; a stop before its commit would rightly fetch record 8 again)
-        store = StateStore.in_dir(tmp_path)
-        for _ in range(2000):
-            if (await store.load("meter")).last_sequence == 7:
-                break
-            await asyncio.sleep(0.01)
-        else:
-            raise AssertionError("the checkpoint after record 8 was never committed")
+        await checkpoint_committed(tmp_path, runs[0], 7)
         await runs[0].stop()
         for _ in range(5):
             meter._take(ward.clock.now())
@@ -217,6 +228,7 @@ async def test_new_driver_after_restart_fetches_only_new_records(tmp_path: Path)
         runs.append(Run(BleDriver(spec, DriverCounters()), tmp_path))
         await wait_until(lambda: len(runs[1].values(GLUCOSE)) >= 5, what="5 new records")
         await ward.clock.sleep(3)
+        await checkpoint_committed(tmp_path, runs[1], 12)
     finally:
         for run in runs:
             await run.stop()
