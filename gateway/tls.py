@@ -332,6 +332,22 @@ def handshake_error(exc: BaseException, cfg: MqttConfig) -> TlsError:
     return error
 
 
+def closed_after_handshake(cfg: MqttConfig) -> TlsError:
+    """The broker ended a TLS connection after the handshake, before CONNACK, without an
+    alert we could read: with TLS 1.3 that is how a refused client certificate looks when
+    the broker's reset overtakes its alert."""
+    METRICS.handshake_failures += 1
+    error = TlsError(
+        f"TLS to {cfg.host}:{cfg.port}: the broker closed the connection right after the "
+        "TLS handshake, before CONNACK, and its reason (a TLS alert) was lost with the "
+        "connection: it most likely refused our client certificate; check the certificate's "
+        "validity dates against the broker's clock, that the broker's cafile holds its CA, "
+        "and the broker log"
+    )
+    METRICS.last_error = str(error)
+    return error
+
+
 @dataclass(frozen=True, slots=True)
 class FileStamp:
     inode: int

@@ -17,7 +17,7 @@ import contextvars
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -159,6 +159,8 @@ class MqttUplink:
         except aiomqtt.MqttError as exc:
             if context is not None and context.failure is not None:
                 raise tls.handshake_error(context.failure, self.cfg) from exc
+            if context is not None and isinstance(exc, EarlyClose):
+                raise tls.closed_after_handshake(self.cfg) from exc
             raise BrokerUnavailableError(
                 f"cannot connect to MQTT broker {self.cfg.host}:{self.cfg.port}: {exc}"
             ) from exc
@@ -298,29 +300,47 @@ class MqttUplink:
 
 
 async def _open(client: aiomqtt.Client, context: tls.ClientContext | None) -> None:
-    """Connect; with TLS, end the wait for CONNACK as soon as a TLS alert closed the link.
+    """Connect; end the wait for CONNACK as soon as the connection is gone.
 
-    With TLS 1.3 the broker judges our certificate after the handshake; paho then only logs
-    the alert and aiomqtt would wait for its whole timeout.
+    aiomqtt ignores a disconnection before CONNACK and waits out its whole timeout (10 s).
+    A broker that closes (or resets) the connection first, and with TLS 1.3 one that judges
+    our certificate after the handshake and sends an alert, ends the wait at once.
     """
-    if context is None:
-        await client.__aenter__()
-        return
-    failed = asyncio.Event()
-    context.on_failure = failed.set  # called by the socket's recv, in the loop's thread
+    ended = asyncio.Event()
+    _watch_early_close(client, ended.set)
+    if context is not None:
+        context.on_failure = ended.set  # called by the socket's recv, in the loop's thread
     connect = asyncio.ensure_future(client.__aenter__())
-    alert = asyncio.ensure_future(failed.wait())
+    gone = asyncio.ensure_future(ended.wait())
     try:
-        await asyncio.wait({connect, alert}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({connect, gone}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        context.on_failure = None
-        alert.cancel()
+        if context is not None:
+            context.on_failure = None
+        gone.cancel()
         if not connect.done():
             connect.cancel()
             await asyncio.gather(connect, return_exceptions=True)
     if connect.cancelled():
-        raise aiomqtt.MqttError("the broker closed the TLS connection before CONNACK")
+        raise EarlyClose("the broker closed the connection before CONNACK")
     connect.result()
+
+
+class EarlyClose(aiomqtt.MqttError):
+    """The broker closed the connection after accepting it, before its CONNACK."""
+
+
+def _watch_early_close(client: aiomqtt.Client, closed: Callable[[], None]) -> None:
+    """Call ``closed`` when paho reports the connection lost (aiomqtt would not, before
+    CONNACK). Harmless later: only :func:`_open` waits on it. Pinned by the canary test."""
+    paho: Any = client._client
+    original_on_disconnect: Any = paho.on_disconnect
+
+    def on_disconnect(*args: Any) -> None:
+        closed()
+        original_on_disconnect(*args)
+
+    paho.on_disconnect = on_disconnect
 
 
 #: PUBLISH properties per (content type, payload format): paho only reads them (packs them

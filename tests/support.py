@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import select
+import socket
+import ssl
+import struct
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -138,3 +144,43 @@ def spo2_alarm(i: int) -> Alarm:
         1,
         ReceiveTime.now(),
     )
+
+
+class ClosingListener:
+    """A TCP listener that resets every connection once the client's CONNECT arrived,
+    before CONNACK: a named fake (no real broker does this on demand). With ``tls``, the
+    TLS handshake completes first and no TLS alert is sent, as when a broker's reset
+    overtakes the alert that refused a client certificate."""
+
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.05)
+        self.port: int = self._listener.getsockname()[1]
+        self.tls = tls
+        self.accepted = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self) -> ClosingListener:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._listener.close()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            self.accepted += 1
+            conn.settimeout(5)
+            with contextlib.suppress(OSError):
+                if self.tls is not None:
+                    conn = self.tls.wrap_socket(conn, server_side=True)  # the handshake
+                select.select([conn], [], [], 5)  # until the client's CONNECT is here
+                conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            conn.close()  # unread data and linger 0: a reset

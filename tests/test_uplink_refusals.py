@@ -14,12 +14,13 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from support import wait_until
+from support import ClosingListener, wait_until
 
 from gateway.backoff import Backoff
 from gateway.broker import LocalBroker
 from gateway.buffer import Buffer
 from gateway.config import MqttConfig
+from gateway.errors import BrokerUnavailableError
 from gateway.model import Measurement, Quality, ReceiveTime
 from gateway.sync import UplinkWorker
 from gateway.uplink import MqttUplink
@@ -99,3 +100,19 @@ async def test_bad_credentials_are_one_clear_error_and_data_stays(tmp_path: Path
         or "authori" in worker.metrics.last_error.lower()
     )
     assert "wrong" not in worker.metrics.last_error  # the secret is never echoed
+
+
+async def test_a_broker_that_closes_before_connack_fails_the_connect_at_once() -> None:
+    # aiomqtt alone would wait out its 10 s connect timeout ("Operation timed out")
+    with ClosingListener() as listener:
+        cfg = MqttConfig(host="127.0.0.1", port=listener.port)
+        with pytest.raises(BrokerUnavailableError, match="closed the connection before CONNACK"):
+            async with MqttUplink(cfg, "gw", "lab"):
+                pass
+    assert listener.accepted == 1
+
+
+async def test_canary_paho_reports_a_lost_connection_through_on_disconnect() -> None:
+    client = aiomqtt.Client("127.0.0.1", 1, protocol=aiomqtt.ProtocolVersion.V5)
+    # aiomqtt's own handler, which _watch_early_close wraps
+    assert callable(client._client.on_disconnect)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiomqtt
 import pytest
-from support import wait_until
+from support import ClosingListener, wait_until
 from tls_support import DEPLOY, Backend, Pki, mqtt_config
 
 from gateway import tls
@@ -123,6 +123,9 @@ async def test_another_gateways_desired_state_is_never_delivered(
     assert NOT_AUTHORIZED not in [getattr(r, "value", r) for r in granted_theirs]
 
 
+LOST_ALERT = "closed the connection right after the TLS handshake"
+
+
 @pytest.mark.parametrize(
     ("client", "skip_local_checks", "expected"),
     [
@@ -146,12 +149,32 @@ async def test_the_broker_refuses_clients_without_a_good_certificate(
     issued = getattr(pki, client) if client else None
     cfg = mqtt_config(deploy_broker, pki, issued)
     before = tls.METRICS.handshake_failures
-    with pytest.raises(TlsError, match=expected) as refused:
+    # with TLS 1.3 the broker judges our certificate after the handshake; now and then its
+    # reset overtakes its alert, and all we can say is the likely cause (next test)
+    with pytest.raises(TlsError, match=f"{expected}|{LOST_ALERT}") as refused:
         async with MqttUplink(cfg, "gw-a", "lab"):
             pass
     assert f"{deploy_broker.host}:{deploy_broker.port}" in str(refused.value)
     assert tls.METRICS.handshake_failures == before + 1
-    assert expected in tls.METRICS.last_error
+    assert expected in tls.METRICS.last_error or LOST_ALERT in tls.METRICS.last_error
+
+
+async def test_a_reset_right_after_the_handshake_reads_as_a_refused_certificate(
+    pki: Pki, tmp_path: Path
+) -> None:
+    # the broker's reset overtook its alert: no reason on the wire, yet no 10 s wait for
+    # a CONNACK that cannot come, and an error that points at the likely cause
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(pki.server.cert, pki.server.key)
+    with ClosingListener(tls=server) as listener:
+        at = LocalBroker(tmp_path / "none", port=listener.port)  # not started: its address
+        cfg = mqtt_config(at, pki, pki.gw_a)
+        before = tls.METRICS.handshake_failures
+        with pytest.raises(TlsError, match=f"{LOST_ALERT}.*client certificate"):
+            async with MqttUplink(cfg, "gw-a", "lab"):
+                pass
+    assert listener.accepted == 1
+    assert tls.METRICS.handshake_failures == before + 1
 
 
 async def test_a_broker_certificate_from_an_unknown_ca_is_refused(
