@@ -57,6 +57,8 @@ BACKLOG_PRIORITY = PRIORITY["numeric"]
 #: A backlog spanning more rows than this shares the send window between oldest and newest.
 DEEP_BACKLOG_ROWS = 2000
 #: Acknowledged rows are deleted in one transaction per this many seconds or rows.
+#: fresh starts of one main-lane transaction to let alarms through (then it holds on)
+MAX_YIELDS = 3
 ACK_FLUSH_S = 1.0
 ACK_FLUSH_ROWS = 512
 #: The status tables (latest value per stream, latest twin per patient) are rewritten at
@@ -640,16 +642,20 @@ class Buffer:
         (the urgent lane: a few alarms).
         """
         ids: list[int] = []
-        try:
-            db.execute("BEGIN IMMEDIATE")
+
+        def body(step_aside: Callable[[], None]) -> None:
+            ids.clear()
             if want_ids:
                 insert = f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) VALUES ({_MARKS_8})"  # noqa: S608
                 for values in outbox:
                     row_id = db.execute(insert, values).lastrowid
                     assert row_id is not None
                     ids.append(row_id)
-            sql_batch.run(db, statements)
+            for sql, params in statements:
+                step_aside()
+                db.execute(sql, params)
             if checkpoints:
+                step_aside()
                 # the latest per (device, key) wins; records before it are in this
                 # transaction or an earlier one, never a later one
                 db.executemany(
@@ -658,7 +664,9 @@ class Buffer:
                     "updated_ns = excluded.updated_ns",
                     [(c.device_id, c.key, c.value, now) for c in checkpoints],
                 )
-            db.execute("COMMIT")
+
+        try:
+            self._transaction(db, body)
         except sqlite3.Error as exc:
             _rollback(db)
             error = _translate(exc, "commit records")
@@ -670,6 +678,35 @@ class Buffer:
             _rollback(db)
             raise
         return ids
+
+    def _transaction(
+        self, db: sqlite3.Connection, body: Callable[[Callable[[], None]], None]
+    ) -> None:
+        """Run ``body`` in one IMMEDIATE transaction (the caller holds the write gate).
+
+        ``body`` calls its argument between statements. On the main lane that argument
+        steps aside while an alarm waits for the gate: roll back, let the alarm through,
+        run ``body`` again (at most :data:`MAX_YIELDS` times, then it holds on). Nothing
+        of a rolled-back attempt was durable and ``body`` keeps no state across attempts.
+        """
+        yields = 0
+
+        def step_aside() -> None:
+            if db is self._db and yields < MAX_YIELDS and self._gate.urgent_waiting:
+                raise _StepAside
+
+        while True:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                body(step_aside)
+                step_aside()
+            except _StepAside:
+                _rollback(db)
+                self._gate.yield_to_urgent()
+                yields += 1
+                continue
+            db.execute("COMMIT")
+            return
 
     def _maybe_checkpoint(self) -> None:
         """Copy the WAL into the database once about 4 MiB were written (what SQLite's
@@ -947,6 +984,11 @@ class Buffer:
         """Times a writer found the other lane's transaction under way and waited for it."""
         return self._gate.waits
 
+    @property
+    def write_yields(self) -> int:
+        """Times a main-lane transaction rolled back to let a waiting alarm through."""
+        return self._gate.yields
+
     def acknowledged(self, row_id: int) -> bool:
         """True while an acknowledged row waits to be deleted (see :meth:`ack`)."""
         return row_id in self._pending_acks or row_id in self._flushing
@@ -1002,10 +1044,11 @@ class Buffer:
 
     def _ack_sync(self, ids: list[int]) -> None:
         db = self._require_db()
-        try:
-            db.execute("BEGIN IMMEDIATE")
+
+        def body(step_aside: Callable[[], None]) -> None:
             per_stream: dict[str, list[int]] = {}  # stream -> [records, highest seq]
             for first in range(0, len(ids), 500):
+                step_aside()
                 chunk = ids[first : first + 500]
                 marks = ",".join("?" * len(chunk))
                 for stream_id, n, seq_last, kind in db.execute(
@@ -1018,7 +1061,9 @@ class Buffer:
                     counts[0] += n
                     counts[1] = max(counts[1], seq_last)
                 # rows acknowledged twice (a resend) are simply gone already
+                step_aside()
                 db.execute(f"DELETE FROM outbox WHERE id IN ({marks})", chunk)  # noqa: S608
+            step_aside()
             db.executemany(
                 "UPDATE streams SET acked = acked + ?, acked_seq = max(acked_seq, ?) "
                 "WHERE stream_id = ?",
@@ -1027,10 +1072,15 @@ class Buffer:
             db.execute(
                 "INSERT OR REPLACE INTO meta VALUES ('last_ack_ns', ?)", (str(time.time_ns()),)
             )
-            db.execute("COMMIT")
+
+        try:
+            self._transaction(db, body)
         except sqlite3.Error as exc:
             _rollback(db)
             raise _translate(exc, "record acknowledgements") from exc
+        except BaseException:
+            _rollback(db)
+            raise
 
     async def stats(self) -> BufferStats:
         await self.flush_acks()
@@ -1074,6 +1124,10 @@ def _device(record: Record) -> str:
     if isinstance(record, TwinSnapshot):
         return ""
     return record.device_id
+
+
+class _StepAside(Exception):
+    """An alarm waits for the write gate: the main lane's transaction rolls back for it."""
 
 
 def _rollback(db: sqlite3.Connection) -> None:

@@ -97,6 +97,35 @@ def test_a_waiting_alarm_goes_before_a_waiting_main_lane_writer() -> None:
     assert order == ["urgent", "main"]
 
 
+def test_a_holder_steps_aside_for_a_waiting_alarm_and_holds_again() -> None:
+    gate = WriteGate()
+    order: list[str] = []
+    alarm_waits = threading.Event()
+
+    def holder() -> None:
+        with gate.hold():
+            order.append("main starts")
+            alarm_waits.wait(10)
+            _poll(lambda: gate.urgent_waiting)
+            gate.yield_to_urgent()
+            order.append("main again")
+
+    def alarm() -> None:
+        alarm_waits.set()
+        with gate.hold(urgent=True):
+            order.append("alarm")
+
+    main_lane = threading.Thread(target=holder)
+    main_lane.start()
+    _poll(lambda: order == ["main starts"])
+    urgent_lane = threading.Thread(target=alarm)
+    urgent_lane.start()
+    for t in (main_lane, urgent_lane):
+        t.join(10)
+    assert order == ["main starts", "alarm", "main again"]
+    assert gate.yields == 1 and not gate.urgent_waiting
+
+
 def _poll(condition: object, deadline_s: float = 10.0) -> None:
     import time
 

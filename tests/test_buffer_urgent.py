@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,34 @@ async def test_alarms_and_batches_commit_side_by_side_with_gap_free_numbers(
             assert first == expected, stream
             expected = last + 1
         assert next_seq[stream] == expected
+
+
+async def test_a_main_lane_transaction_steps_aside_for_a_waiting_alarm(tmp_path: Path) -> None:
+    path = tmp_path / "buffer.sqlite3"
+    buf = await Buffer.open(path, "gw", "site")
+    inside = threading.Event()
+
+    def trace(sql: str) -> None:  # runs on the main lane's thread, inside its transaction
+        if sql.startswith("INSERT INTO outbox") and not inside.is_set():
+            inside.set()
+            end = time.monotonic() + 10
+            while not buf._gate.urgent_waiting and time.monotonic() < end:
+                time.sleep(0.001)  # until the alarm waits for the gate
+
+    loop = asyncio.get_running_loop()
+    try:
+        await loop.run_in_executor(buf._executor, buf._require_db().set_trace_callback, trace)
+        batch = asyncio.ensure_future(buf.commit(readings(1, 500), lambda _: "p1"))
+        await asyncio.to_thread(inside.wait, 10)
+        await buf.commit_urgent([alarm(0)], lambda _: "p1")
+        await batch
+        assert buf.write_yields == 1
+    finally:
+        await buf.close()
+    db = sqlite3.connect(path)
+    rows = db.execute("SELECT id, stream_id, seq_first, seq_last FROM outbox").fetchall()
+    db.close()
+    [alarm_id] = [row_id for row_id, stream, _f, _l in rows if stream == "p1.alarms"]
+    batch_rows = [(row_id, first, last) for row_id, stream, first, last in rows if stream == "ox.1"]
+    assert alarm_id < min(row_id for row_id, _f, _l in batch_rows)  # the alarm went first
+    assert sorted((f, last) for _id, f, last in batch_rows) == [(1, 500)]  # the batch once

@@ -153,6 +153,12 @@ def _buffer(buf: dict[str, Any]) -> Iterator[Metric]:
             "Times a buffer writer waited for the other lane's transaction (alarms go first)",
             value=buf["write_waits"],
         )
+    if isinstance(buf.get("write_yields"), int):
+        yield CounterMetricFamily(
+            "edgetwin_buffer_write_yields",
+            "Times a main-lane transaction rolled back and started over to let an alarm in",
+            value=buf["write_yields"],
+        )
 
 
 def _uplink(up: dict[str, Any]) -> Iterator[Metric]:

@@ -210,6 +210,7 @@ class StatusModel:
             "evicted": view.evicted_records,
             # live gateway only (None when the page reads another process's buffer)
             "write_waits": live.write_waits if (live := self.gateway.buffer) else None,
+            "write_yields": live.write_yields if live else None,
             "used_bytes": view.used_bytes,
             "file_bytes": view.file_bytes,
             "budget_bytes": self.gateway.config.buffer.max_bytes,

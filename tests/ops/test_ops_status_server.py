@@ -120,6 +120,8 @@ async def test_api_and_metrics_follow_the_running_gateway(
         assert gw.buffer is not None
         waits = second[("edgetwin_buffer_write_waits_total", ())]
         assert 0 <= waits <= gw.buffer.write_waits  # a counter of the live buffer
+        yields = second[("edgetwin_buffer_write_yields_total", ())]
+        assert 0 <= yields <= gw.buffer.write_yields
         assert gw.loop_errors is not None  # the gateway's loop handler, counting races
         races = second[("edgetwin_uplink_closed_socket_watches_total", ())]
         assert races == gw.loop_errors.count == 0  # no broker reset in this test
