@@ -40,6 +40,7 @@ async def test_canary_aiomqtt_internals_used_for_receive_maximum() -> None:
     assert paho.on_connect.__func__.__code__.co_argcount == 6
     assert isinstance(paho._max_inflight_messages, int)
     assert isinstance(paho._inflight_messages, int)
+    assert callable(paho._send_publish)  # what peak_in_flight counts (a test-only hook)
 
 
 async def peak_in_flight(uplink: MqttUplink, publishes: int) -> int:

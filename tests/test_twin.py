@@ -111,3 +111,26 @@ def test_snapshot_carries_news2_partial_with_missing_parameters() -> None:
     assert score["total"] == 3
     other = next(r for r in out if isinstance(r, TwinSnapshot) and r.patient_id == "p-2")
     assert "consciousness" in other.state["news2"]["missing"]  # type: ignore[index]
+
+
+def test_snapshots_are_spread_over_the_interval_after_the_first_round() -> None:
+    ward = parse_config(
+        {
+            "gateway": {"id": "gw"},
+            "twin": {"snapshot_interval_s": 5.0},
+            "patients": [{"id": f"p-{i}"} for i in range(10)],
+            "devices": [{"id": "oxi", "kind": "masimo", "patient": "p-0", "port": "/dev/null"}],
+        },
+        "<test>",
+    )
+    twins = PatientTwins(ward)
+    per_batch: list[list[str]] = []
+    for t in range(1, 22):  # a batch a second
+        out = twins.observe([], at(t))
+        per_batch.append([r.patient_id for r in out if isinstance(r, TwinSnapshot)])
+    assert per_batch[0] == [f"p-{i}" for i in range(10)]  # the first round at once
+    # then, from the next round (5 s later), two a second: each patient every 5 s, in order
+    assert per_batch[1:4] == [[], [], []] and per_batch[4] == ["p-0"]
+    assert [len(b) for b in per_batch[5:20]] == [2] * 15
+    later = [p for b in per_batch[4:20] for p in b]
+    assert later == [f"p-{i}" for i in range(10)] * 3 + ["p-0"]
