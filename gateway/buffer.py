@@ -56,9 +56,9 @@ GAP_PRIORITY = PRIORITY["twin"]
 BACKLOG_PRIORITY = PRIORITY["numeric"]
 #: A backlog spanning more rows than this shares the send window between oldest and newest.
 DEEP_BACKLOG_ROWS = 2000
-#: Acknowledged rows are deleted in one transaction per this many seconds or rows.
-#: fresh starts of one main-lane transaction to let alarms through (then it holds on)
+#: Fresh starts of one main-lane transaction to let waiting alarms in (then it holds on).
 MAX_YIELDS = 3
+#: Acknowledged rows are deleted in one transaction per this many seconds or rows.
 ACK_FLUSH_S = 1.0
 ACK_FLUSH_ROWS = 512
 #: The status tables (latest value per stream, latest twin per patient) are rewritten at

@@ -11,7 +11,8 @@
   sent ahead of numerics, without the urgency of a clinical :class:`~gateway.model.Alarm`
   (which would force an immediate commit). The drivers already report signal loss the same
   way, so consumers show both alike.
-* every ``snapshot_interval_s`` one :class:`~gateway.model.TwinSnapshot` per device on
+* every ``snapshot_interval_s`` (spread over it: gateway/spread.py) one
+  :class:`~gateway.model.TwinSnapshot` per device on
   ``<device>.twin`` (the keys the runtime reports today plus battery, link, disagreements,
   risk, health and the alerts in force): the device twin's reported state.
 
@@ -55,6 +56,7 @@ from gateway.model import (
     TwinSnapshot,
     stream_id_for,
 )
+from gateway.spread import Spread
 
 FORMAT_VERSION: Final = 1
 BATTERY_CODE: Final = codes.MDC_ATTR_VAL_BATT_CHARGE.mdc_code
@@ -189,7 +191,9 @@ class DeviceTwins:
         self._origin: tuple[float, float] | None = None  # (wall, mono) s at the first batch
         self._t_last = -math.inf
         self._next_eval = -math.inf
-        self._next_snapshot = -math.inf
+        # every device once a snapshot interval, spread over it (gateway/spread.py)
+        self._snapshots = Spread(self.snapshot_interval_s)
+        self._device_ids = tuple(self.devices)
         self._next_pair = -math.inf
         # lost readings: one slot per measurement stream
         self._streams: dict[str, int] = {}
@@ -234,9 +238,8 @@ class DeviceTwins:
         if t >= self._next_eval:
             self._next_eval = t + self.settings.eval_interval_s
             out.extend(self._evaluate(t, now))
-        if t >= self._next_snapshot:
-            self._next_snapshot = t + self.snapshot_interval_s
-            out.extend(self.snapshot(d, now) for d in self.devices)
+        ids = self._device_ids
+        out.extend(self.snapshot(ids[i], now) for i in self._snapshots.due(t, len(ids)))
         return out
 
     def _ingest(self, records: Sequence[Record]) -> None:
@@ -550,7 +553,9 @@ class DeviceTwins:
             "version": FORMAT_VERSION,
             "t_last": _num(self._t_last),
             "next_eval": _num(self._next_eval),
-            "next_snapshot": _num(self._next_snapshot),
+            "next_snapshot": _num(self._snapshots.start),
+            "snapshot_next": self._snapshots.next,
+            "snapshot_burst": self._snapshots.burst,
             "next_pair": _num(self._next_pair),
             "devices": {
                 d: {
@@ -583,7 +588,12 @@ class DeviceTwins:
         self._origin = None
         self._t_last = _float(doc["t_last"])
         self._next_eval = _float(doc["next_eval"])
-        self._next_snapshot = _float(doc["next_snapshot"])
+        self._snapshots.resume(
+            _float(doc["next_snapshot"]),
+            int(doc.get("snapshot_next", 0)),
+            bool(doc.get("snapshot_burst", True)),
+            len(self._device_ids),
+        )
         self._next_pair = _float(doc["next_pair"])
         for d, saved in doc["devices"].items():
             if d not in self.devices:

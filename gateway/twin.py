@@ -54,6 +54,7 @@ from gateway.model import (
     TwinSnapshot,
     stream_id_for,
 )
+from gateway.spread import Spread
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,9 +143,7 @@ class PatientTwins:
         self.alarm_state = alarms.initial_state(self.alarm_config)
         self.active: dict[str, Alarm] = {}  # alarm_id -> start record (wall-clock times)
         self._wall: dict[str, Alarm] = {}  # engine alarm id -> its wall-clock start record
-        self._next_snapshot_mono = 0.0  # when the current round of snapshots starts
-        self._snapshot_next = 0  # the patient whose snapshot comes next in this round
-        self._snapshot_burst = True  # the first round comes at once
+        self._snapshots = Spread(self.cfg.snapshot_interval_s, start=0.0)
         self._t_s = -math.inf
         self._offset_ns = 0  # twin time = monotonic clock + offset
         self._last_ns = (0, 0)  # (twin time, wall clock) of the latest batch, in ns
@@ -199,30 +198,12 @@ class PatientTwins:
         self._last_ns = (max(now_ns, self._last_ns[0]), now.wall_ns)
         if self.alarms_enabled:
             out.extend(self._step_alarms(now_s, now))
-        out.extend(self._snapshots_due(now_s, now))
+        # every patient once a snapshot interval, spread over it (gateway/spread.py)
+        out.extend(
+            self.snapshot(self.patients[i], now)
+            for i in self._snapshots.due(now_s, len(self.patients))
+        )
         return out
-
-    def _snapshots_due(self, now_s: float, now: ReceiveTime) -> list[Record]:
-        """Every patient's snapshot once an interval, spread over the interval: patient i
-        of n is due i/n of an interval into each round (all of them in one batch stalled the
-        event loop for about 60 ms at 140 beds on a slow machine). The first round after
-        start (or after a long pause) comes at once."""
-        out: list[Record] = []
-        interval, n = self.cfg.snapshot_interval_s, len(self.patients)
-        while True:
-            start = self._next_snapshot_mono
-            if self._snapshot_burst or (self._snapshot_next == 0 and now_s >= start + interval):
-                start = -math.inf  # the first round, or one after a pause: all of it now
-            while self._snapshot_next < n and now_s >= start + interval * self._snapshot_next / n:
-                out.append(self.snapshot(self.patients[self._snapshot_next], now))
-                self._snapshot_next += 1
-            if self._snapshot_next < n:
-                return out
-            self._snapshot_next, self._snapshot_burst = 0, False
-            after = self._next_snapshot_mono + interval  # the cadence, unless a round behind
-            self._next_snapshot_mono = after if after + interval > now_s else now_s + interval
-            if self._next_snapshot_mono > now_s:
-                return out
 
     def _ingest(self, records: Sequence[Record]) -> None:
         rows: list[int] = []
@@ -442,10 +423,10 @@ class PatientTwins:
                 "vitals": list(_NAMES),
                 "clock": {"twin_ns": self._last_ns[0], "wall_ns": self._last_ns[1]},
                 "t_s": None if self._t_s == -math.inf else self._t_s,
-                "next_snapshot_s": self._next_snapshot_mono,
+                "next_snapshot_s": self._snapshots.start,
                 # where the spread-out round of snapshots stands (absent before session 8)
-                "snapshot_next": self._snapshot_next,
-                "snapshot_burst": self._snapshot_burst,
+                "snapshot_next": self._snapshots.next,
+                "snapshot_burst": self._snapshots.burst,
                 "ewma": self.ewma.to_dict(),
                 "quality": self.quality.to_dict(),
                 "trend": self.trend.to_dict(),
@@ -505,8 +486,6 @@ class PatientTwins:
             next_snapshot = float(d["next_snapshot_s"])
             snapshot_next = int(d.get("snapshot_next", 0))
             snapshot_burst = bool(d.get("snapshot_burst", True))
-            if not 0 <= snapshot_next < len(self.patients) or snapshot_burst:
-                snapshot_next, snapshot_burst = 0, True
             disconnected = {str(k): bool(v) for k, v in d["disconnected"].items()}
             battery = {str(k): float(v) for k, v in d["battery"].items()}
             device_cols = {str(k): {int(c) for c in v} for k, v in d["device_vitals"].items()}
@@ -517,8 +496,8 @@ class PatientTwins:
         self.alarm_x, self.alarm_t = alarm_x, alarm_t
         self.disconnected, self.battery = disconnected, battery
         self._device_cols = device_cols
-        self._t_s, self._next_snapshot_mono = t_s, next_snapshot
-        self._snapshot_next, self._snapshot_burst = snapshot_next, snapshot_burst
+        self._t_s = t_s
+        self._snapshots.resume(next_snapshot, snapshot_next, snapshot_burst, len(self.patients))
         self._last_ns = clock
         self._rebase = clock
         self._trend_cache = None
