@@ -245,6 +245,10 @@ class Buffer:
         self._wal_bytes = 0
         #: called (on the event loop) with each urgent commit's new rows, ready to publish
         self.on_urgent: Callable[[list[OutboxRow]], None] | None = None
+        #: called on the urgent lane's thread right after the commit, before the event loop
+        #: hears of it; True: it took the rows (the alarm connection), so ``on_urgent`` is
+        #: not called. Must be safe to call from that thread.
+        self.urgent_sink: Callable[[list[OutboxRow]], bool] | None = None
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -463,16 +467,16 @@ class Buffer:
         if not all(isinstance(r, Alarm) for r in records):
             raise ValueError("the urgent lane takes alarms only")
         loop = asyncio.get_running_loop()
-        numbered, hot = await loop.run_in_executor(
+        numbered, hot, taken = await loop.run_in_executor(
             self._urgent_executor, self._commit_urgent_sync, records, patient_of
         )
-        if self.on_urgent is not None:
+        if self.on_urgent is not None and not taken:
             self.on_urgent(hot)  # straight to the uplink: no wait for the next outbox read
         return numbered
 
     def _commit_urgent_sync(
         self, records: Sequence[Record], patient_of: Callable[[str], str]
-    ) -> tuple[dict[str, tuple[int, int]], list[OutboxRow]]:
+    ) -> tuple[dict[str, tuple[int, int]], list[OutboxRow], bool]:
         self._require_db()
         if self._urgent is None:
             urgent = sqlite3.connect(self.path, isolation_level=None)
@@ -483,7 +487,10 @@ class Buffer:
             self._urgent = urgent
         hot: list[OutboxRow] = []
         numbered = self._commit_sync(records, patient_of, None, self._urgent, hot)
-        return numbered, hot
+        sink = self.urgent_sink
+        # from this thread: the event loop may be busy for tens of milliseconds at load
+        taken = sink is not None and bool(hot) and sink(hot)
+        return numbered, hot, taken
 
     def _commit_sync(
         self,
@@ -1002,6 +1009,10 @@ class Buffer:
         same pages and fsync the WAL again (SD card wear). A power cut before the flush
         only means those rows are sent again, which receivers drop by sequence number.
         """
+        self.ack_nowait(ids)
+
+    def ack_nowait(self, ids: Sequence[int]) -> None:
+        """:meth:`ack` for a caller that cannot await (on the event loop's thread)."""
         self._pending_acks.update(ids)
         now = time.monotonic()
         due = len(self._pending_acks) >= ACK_FLUSH_ROWS or now - self._last_ack_flush >= ACK_FLUSH_S

@@ -160,6 +160,8 @@ class Gateway:
             )
             # alarms go to the broker straight from their commit on the urgent lane
             buffer.on_urgent = uplink.send_now
+            if uplink.urgent is not None:
+                uplink.urgent.exception_handler = self.loop_errors
         self.uplink = uplink
         self._baseline = _per_device(await buffer.stats())
         await buffer.set_meta(

@@ -93,14 +93,34 @@ class UplinkWorker:
         if self.on_acked is not None:
             self.on_acked(row, acked_ns)
 
+    def _offer_urgent(self, rows: Sequence[OutboxRow]) -> bool:
+        """The buffer's urgent sink, on its urgent lane's thread: new alarm rows straight to
+        the alarm connection (False: it is not up; the rows then go through :meth:`send_now`
+        on the event loop). A row the main connection already has is skipped; read from
+        this thread, a row being taken at this very moment can still go out twice, which
+        receivers drop by sequence number."""
+        assert self.urgent is not None
+        if self.stopped:
+            return False
+        live = self._live
+        taken = {} if live is None else live[1]
+        acknowledged = self.buffer.acknowledged
+        return self.urgent.offer(rows, skip=lambda i: i in taken or acknowledged(i))
+
+    def _urgent_inflight(self) -> frozenset[int]:
+        return self.urgent.inflight if self.urgent is not None else frozenset()
+
     async def run(self) -> None:
         urgent = (
             asyncio.create_task(self.urgent.run(), name="uplink-urgent") if self.urgent else None
         )
+        if urgent is not None:
+            self.buffer.urgent_sink = self._offer_urgent
         try:
             await self._run_main()
         finally:
             if urgent is not None:
+                self.buffer.urgent_sink = None
                 urgent.cancel()
                 await asyncio.gather(urgent, return_exceptions=True)
 
@@ -198,10 +218,6 @@ class UplinkWorker:
         if self.stopped:
             return
         live = self._live
-        if self.urgent is not None:
-            taken = {} if live is None else live[1]
-            if self.urgent.offer(rows, skip=lambda i: i in taken or self.buffer.acknowledged(i)):
-                return
         if live is None:
             return
         uplink, inflight, rows_by_id = live
@@ -256,11 +272,12 @@ class UplinkWorker:
                 ):
                     backlog_free = 0
                 if free > 0:
-                    urgent = self.urgent.inflight if self.urgent is not None else {}
-                    busy = frozenset(inflight).union(urgent)
+                    busy = frozenset(inflight).union(self._urgent_inflight())
                     rows = await self.buffer.unsent(free, busy, backlog_free)
+                    # send_now or the alarm connection (on its own thread) may have
+                    # published, even acknowledged, a row meanwhile: look again
+                    urgent = self._urgent_inflight()
                     for row in rows:
-                        # send_now may have published (even acknowledged) it meanwhile
                         if (
                             row.id not in inflight
                             and row.id not in urgent

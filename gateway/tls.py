@@ -368,16 +368,34 @@ def stamp(cfg: MqttConfig) -> tuple[FileStamp | None, ...]:
 
 
 class _ReloadHub:
-    """Process-wide reload requests (SIGHUP); every live watch gets woken."""
+    """Process-wide reload requests (SIGHUP); every live watch gets woken, on its own loop
+    (the alarm connection runs on a thread and loop of its own)."""
 
     def __init__(self) -> None:
         self.generation = 0
-        self.events: weakref.WeakSet[asyncio.Event] = weakref.WeakSet()
+        #: each watch's wake event -> the loop it waits on (None: not known)
+        self.events: weakref.WeakKeyDictionary[asyncio.Event, asyncio.AbstractEventLoop | None]
+        self.events = weakref.WeakKeyDictionary()
+
+    def add(self, event: asyncio.Event) -> None:
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        self.events[event] = loop
 
     def request(self) -> None:
         self.generation += 1
-        for event in list(self.events):
-            event.set()
+        try:
+            here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            here = None
+        for event, loop in list(self.events.items()):
+            if loop is None or loop is here:
+                event.set()
+            else:
+                with contextlib.suppress(RuntimeError):  # that loop has ended
+                    loop.call_soon_threadsafe(event.set)
 
 
 _HUB = _ReloadHub()
@@ -405,7 +423,7 @@ class CredentialWatch:
         self.baseline = stamp(cfg)
         self.generation = _HUB.generation
         self._wake = asyncio.Event()
-        _HUB.events.add(self._wake)
+        _HUB.add(self._wake)
         self._logged = ""
 
     async def changed(self) -> str:
@@ -437,4 +455,4 @@ class CredentialWatch:
             return reason
 
     def close(self) -> None:
-        _HUB.events.discard(self._wake)
+        _HUB.events.pop(self._wake, None)

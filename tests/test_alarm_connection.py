@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
+import time
 from pathlib import Path
 
 import aiomqtt
@@ -113,3 +115,69 @@ async def test_a_taken_over_alarm_connection_loses_no_alarm(
     await wait_until(lambda: len(subscriber.samples(".alarms")) >= 30, what="30 alarms")
     assert {s["alarm_id"] for s in subscriber.samples(".alarms")} == expected
     assert urgent.acked_rows >= 20  # the ones after its return went on it again
+
+
+class SignalOnPuback(RecordingUplink):
+    """Our real MqttUplink, setting a thread event once a publish's PUBACK was read (a test
+    hook: the alarm connection runs on a thread of its own)."""
+
+    def __init__(self, inner: MqttUplink, acked: threading.Event) -> None:
+        super().__init__(inner, [])
+        self.acked = acked
+
+    async def publish(self, topic: str, payload: bytes, *, retain: bool = False) -> int | None:
+        acked_ns = await super().publish(topic, payload, retain=retain)
+        self.acked.set()
+        return acked_ns
+
+
+async def test_an_alarm_is_acknowledged_while_the_gateway_loop_is_busy(
+    tmp_path: Path, broker: LocalBroker, subscriber: Subscriber
+) -> None:
+    buf = await Buffer.open(tmp_path / "b.sqlite3", "gw", "lab")
+    cfg = MqttConfig(port=broker.port)
+    wake = asyncio.Event()
+    puback = threading.Event()
+    urgent = UrgentLink(
+        buf,
+        lambda: SignalOnPuback(MqttUplink(cfg, "gw", "lab", lane="urgent"), puback),
+        site="lab",
+        gateway_id="gw",
+        on_failure=wake.set,
+    )
+    on_main: list[tuple[str, bytes]] = []
+    worker = UplinkWorker(
+        buf,
+        lambda: RecordingUplink(MqttUplink(cfg, "gw", "lab"), on_main),
+        site="lab",
+        gateway_id="gw",
+        window=8,
+        wake=wake,
+        urgent=urgent,
+    )
+    acked: list[int] = []
+    worker.on_acked = lambda _row, ns: acked.append(ns)
+    buf.on_urgent = worker.send_now
+    run = asyncio.create_task(worker.run())
+    try:
+        await wait_until(lambda: worker.idle.is_set() and urgent.up, what="both connections up")
+        commit = asyncio.create_task(buf.commit_urgent([spo2_alarm(7)], lambda _: "p-1"))
+        await asyncio.sleep(0)  # the commit is handed to the urgent lane's thread
+        # the gateway's event loop is now stuck (as in a long batch step): the alarm must
+        # still be committed, published and acknowledged by the broker meanwhile
+        seen = puback.wait(10)
+        stuck_until = time.monotonic_ns()
+        assert seen, "no PUBACK while the gateway's loop was busy"
+        await commit
+        await wait_until(lambda: len(acked) == 1, what="the acknowledgement recorded")
+        assert acked[0] < stuck_until  # read on the alarm connection's thread
+        await wait_until(lambda: not urgent.inflight, what="the row acknowledged in the buffer")
+        await wait_until(lambda: len(subscriber.samples(".alarms")) == 1, what="delivered")
+        wake.set()  # the main connection reads the outbox again: nothing left for it
+        await wait_until(worker.idle.is_set, what="main connection idle")
+    finally:
+        worker.stop()
+        await run
+        await buf.close()
+    assert urgent.acked_rows == urgent.published_rows == 1
+    assert alarm_ids(on_main) == []

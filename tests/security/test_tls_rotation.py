@@ -8,9 +8,12 @@ with the new files. A row leaves the outbox only on its PUBACK, so every record 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import logging
 import os
+import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -229,3 +232,23 @@ def test_a_certificate_close_to_expiry_is_logged_once_and_counted(
 
 def _serial(issued: Issued) -> int:
     return tls.read_certificate(str(issued.cert)).serial
+
+
+async def test_a_reload_request_wakes_a_watch_on_another_threads_loop() -> None:
+    """The alarm connection watches its TLS files on a loop of its own; SIGHUP is handled on
+    the gateway's loop, and must wake that watch at once (not at its next poll)."""
+    registered = threading.Event()
+
+    async def watch() -> float:
+        wake = asyncio.Event()
+        tls._HUB.add(wake)
+        registered.set()
+        started = time.monotonic()
+        await asyncio.wait_for(wake.wait(), 30)  # far longer than the test's patience
+        return time.monotonic() - started
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        woke = pool.submit(asyncio.run, watch())
+        await asyncio.to_thread(registered.wait, 10)
+        tls.request_reload()
+        assert await asyncio.wrap_future(woke) < 10
