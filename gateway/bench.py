@@ -34,6 +34,7 @@ import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -493,8 +494,9 @@ async def _alarm_latency(
     acked: list[float] = []  # to the PUBACK
     sent: dict[str, int] = {}
     sent_ack: dict[str, int] = {}
-    ready = asyncio.Event()
-    all_in = asyncio.Event()
+    ready = threading.Event()
+    all_in = threading.Event()
+    done = threading.Event()
 
     async def listen() -> None:
         async with aiomqtt.Client(
@@ -502,17 +504,28 @@ async def _alarm_latency(
         ) as c:
             await c.subscribe("edgetwin/v1/bench/bench-gw/alarm/#", qos=1)
             ready.set()
-            async for message in c.messages:
-                assert isinstance(message.payload, bytes)
-                for s in json.loads(message.payload)["samples"]:
-                    t0 = sent.pop(s["alarm_id"], None)
-                    if t0 is not None:
-                        latencies.append((time.monotonic_ns() - t0) / 1e6)
-                    if len(latencies) == alarms:
-                        all_in.set()
+            consume = asyncio.create_task(receive(c))
+            await asyncio.to_thread(done.wait)
+            consume.cancel()
+            await asyncio.gather(consume, return_exceptions=True)
 
-    listener = asyncio.create_task(listen())
-    await ready.wait()
+    async def receive(c: aiomqtt.Client) -> None:
+        async for message in c.messages:
+            assert isinstance(message.payload, bytes)
+            for s in json.loads(message.payload)["samples"]:
+                t0 = sent.pop(s["alarm_id"], None)
+                if t0 is not None:
+                    latencies.append((time.monotonic_ns() - t0) / 1e6)
+                if len(latencies) == alarms:
+                    all_in.set()
+
+    # the subscriber (a central station) runs on a thread and loop of its own, as it would
+    # in a process of its own: on the gateway's loop it would wait for that loop's turns
+    listener = threading.Thread(target=asyncio.run, args=(listen(),), name="bench-subscriber")
+    listener.start()
+    if not await asyncio.to_thread(ready.wait, 30):
+        done.set()
+        raise RuntimeError("the bench's alarm subscriber could not subscribe within 30 s")
     gateway = Gateway(cfg, drain_s=0.0)
     stop = asyncio.Event()
     run = asyncio.create_task(gateway.run(stop))
@@ -546,12 +559,11 @@ async def _alarm_latency(
             )
         )
         await asyncio.sleep(0.1)
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(all_in.wait(), 10)
+    await asyncio.to_thread(all_in.wait, 10)
     stop.set()
     await run
-    listener.cancel()
-    await asyncio.gather(listener, return_exceptions=True)
+    done.set()
+    await asyncio.to_thread(listener.join)
     r.alarm_latency_ms = _percentiles(acked)
     r.alarm_delivery_ms = _percentiles(latencies)
 
