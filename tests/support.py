@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import aiomqtt
 import pytest
@@ -104,7 +104,7 @@ class RecordingUplink:
     def send_quota(self) -> int:
         return self.inner.send_quota
 
-    async def __aenter__(self) -> RecordingUplink:
+    async def __aenter__(self) -> Self:
         await self.inner.__aenter__()
         return self
 

@@ -6,6 +6,7 @@ import asyncio
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import aiomqtt
@@ -15,7 +16,7 @@ from gateway.broker import LocalBroker
 from gateway.buffer import Buffer
 from gateway.config import MqttConfig
 from gateway.sync import UplinkWorker
-from gateway.uplink import MqttUplink
+from gateway.uplink import MqttUplink, Uplink
 from gateway.urgent_link import UrgentLink
 
 
@@ -23,6 +24,29 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def both_connections(
+    buf: Buffer,
+    broker: LocalBroker,
+    urgent_connect: Callable[[], Uplink],
+    on_main: list[tuple[str, bytes]],
+) -> tuple[UrgentLink, UplinkWorker]:
+    """The main connection (its publishes noted in ``on_main``) with an alarm connection."""
+    wake = asyncio.Event()
+    urgent = UrgentLink(buf, urgent_connect, site="lab", gateway_id="gw", on_failure=wake.set)
+    cfg = MqttConfig(port=broker.port)
+    worker = UplinkWorker(
+        buf,
+        lambda: RecordingUplink(MqttUplink(cfg, "gw", "lab"), on_main),
+        site="lab",
+        gateway_id="gw",
+        window=8,
+        wake=wake,
+        urgent=urgent,
+    )
+    buf.on_urgent = worker.send_now
+    return urgent, worker
 
 
 async def run_worker(
@@ -34,25 +58,9 @@ async def run_worker(
 ) -> tuple[list[tuple[str, bytes]], UrgentLink, Buffer]:
     buf = await Buffer.open(tmp_path / "b.sqlite3", "gw", "lab")
     on_main: list[tuple[str, bytes]] = []
-    cfg = MqttConfig(port=broker.port)
-    wake = asyncio.Event()
-    urgent = UrgentLink(
-        buf,
-        lambda: MqttUplink(urgent_cfg, "gw", "lab", lane="urgent"),
-        site="lab",
-        gateway_id="gw",
-        on_failure=wake.set,
+    urgent, worker = both_connections(
+        buf, broker, lambda: MqttUplink(urgent_cfg, "gw", "lab", lane="urgent"), on_main
     )
-    worker = UplinkWorker(
-        buf,
-        lambda: RecordingUplink(MqttUplink(cfg, "gw", "lab"), on_main),
-        site="lab",
-        gateway_id="gw",
-        window=8,
-        wake=wake,
-        urgent=urgent,
-    )
-    buf.on_urgent = worker.send_now
     run = asyncio.create_task(worker.run())
     try:
         await wait_until(worker.idle.is_set, what="main connection idle")
@@ -135,29 +143,17 @@ async def test_an_alarm_is_acknowledged_while_the_gateway_loop_is_busy(
     tmp_path: Path, broker: LocalBroker, subscriber: Subscriber
 ) -> None:
     buf = await Buffer.open(tmp_path / "b.sqlite3", "gw", "lab")
-    cfg = MqttConfig(port=broker.port)
-    wake = asyncio.Event()
     puback = threading.Event()
-    urgent = UrgentLink(
-        buf,
-        lambda: SignalOnPuback(MqttUplink(cfg, "gw", "lab", lane="urgent"), puback),
-        site="lab",
-        gateway_id="gw",
-        on_failure=wake.set,
-    )
+    cfg = MqttConfig(port=broker.port)
     on_main: list[tuple[str, bytes]] = []
-    worker = UplinkWorker(
+    urgent, worker = both_connections(
         buf,
-        lambda: RecordingUplink(MqttUplink(cfg, "gw", "lab"), on_main),
-        site="lab",
-        gateway_id="gw",
-        window=8,
-        wake=wake,
-        urgent=urgent,
+        broker,
+        lambda: SignalOnPuback(MqttUplink(cfg, "gw", "lab", lane="urgent"), puback),
+        on_main,
     )
     acked: list[int] = []
     worker.on_acked = lambda _row, ns: acked.append(ns)
-    buf.on_urgent = worker.send_now
     run = asyncio.create_task(worker.run())
     try:
         await wait_until(lambda: worker.idle.is_set() and urgent.up, what="both connections up")
@@ -173,7 +169,7 @@ async def test_an_alarm_is_acknowledged_while_the_gateway_loop_is_busy(
         assert acked[0] < stuck_until  # read on the alarm connection's thread
         await wait_until(lambda: not urgent.inflight, what="the row acknowledged in the buffer")
         await wait_until(lambda: len(subscriber.samples(".alarms")) == 1, what="delivered")
-        wake.set()  # the main connection reads the outbox again: nothing left for it
+        worker.wake.set()  # the main connection reads the outbox again: nothing left for it
         await wait_until(worker.idle.is_set, what="main connection idle")
     finally:
         worker.stop()
