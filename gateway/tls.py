@@ -21,6 +21,7 @@ import os
 import socket
 import ssl
 import stat
+import threading
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -376,13 +377,19 @@ class _ReloadHub:
         #: each watch's wake event -> the loop it waits on (None: not known)
         self.events: weakref.WeakKeyDictionary[asyncio.Event, asyncio.AbstractEventLoop | None]
         self.events = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()  # watches come and go on other threads' loops
 
     def add(self, event: asyncio.Event) -> None:
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        self.events[event] = loop
+        with self._lock:
+            self.events[event] = loop
+
+    def discard(self, event: asyncio.Event) -> None:
+        with self._lock:
+            self.events.pop(event, None)
 
     def request(self) -> None:
         self.generation += 1
@@ -390,7 +397,9 @@ class _ReloadHub:
             here: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             here = None
-        for event, loop in list(self.events.items()):
+        with self._lock:
+            watches = list(self.events.items())
+        for event, loop in watches:
             if loop is None or loop is here:
                 event.set()
             else:
@@ -455,4 +464,4 @@ class CredentialWatch:
             return reason
 
     def close(self) -> None:
-        _HUB.events.pop(self._wake, None)
+        _HUB.discard(self._wake)

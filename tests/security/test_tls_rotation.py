@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from support import wait_until
+from support import alarm_ids, spo2_alarm, wait_until
 from tls_support import Backend, Issued, Pki, mqtt_config
 
 from gateway import tls
@@ -30,6 +30,7 @@ from gateway.desired import desired_topic
 from gateway.model import Measurement, Quality, ReceiveTime
 from gateway.sync import UplinkWorker
 from gateway.uplink import MqttUplink
+from gateway.urgent_link import UrgentLink
 
 STREAM = "oxi.150456"
 
@@ -252,3 +253,54 @@ async def test_a_reload_request_wakes_a_watch_on_another_threads_loop() -> None:
         await asyncio.to_thread(registered.wait, 10)
         tls.request_reload()
         assert await asyncio.wrap_future(woke) < 10
+
+
+async def test_the_alarm_connection_on_its_own_thread_reloads_on_request(
+    deploy_broker: LocalBroker, pki: Pki, backend: Backend, tmp_path: Path
+) -> None:
+    """SIGHUP reaches the alarm connection's TLS watch on its own thread's loop: its next
+    alarm goes out on a new session (the file poll is too slow here to be the cause)."""
+    files = pki.gw_a.copy_to(tmp_path / "tls", "gw-a")
+    cfg = mqtt_config(deploy_broker, pki, files, tls_reload_interval_s=3600)
+    buffer = await Buffer.open(tmp_path / "buffer.sqlite3", "gw-a", "lab")
+    wake = asyncio.Event()
+    urgent = UrgentLink(
+        buffer,
+        lambda: MqttUplink(cfg, "gw-a", "lab", lane="urgent"),
+        site="lab",
+        gateway_id="gw-a",
+        on_failure=wake.set,
+        backoff=Backoff(0.02, 0.2),
+    )
+    worker = UplinkWorker(
+        buffer,
+        lambda: MqttUplink(cfg, "gw-a", "lab"),
+        site="lab",
+        gateway_id="gw-a",
+        window=8,
+        wake=wake,
+        urgent=urgent,
+        backoff=Backoff(0.02, 0.2),
+    )
+    buffer.on_urgent = worker.send_now
+    task = asyncio.create_task(worker.run())
+    try:
+        await wait_until(lambda: urgent.up and worker.idle.is_set(), what="both connections")
+        await buffer.commit_urgent([spo2_alarm(1)], lambda _: "p-1")
+        await wait_until(lambda: urgent.acked_rows == 1, what="first alarm on its connection")
+        reloads = tls.METRICS.reloads
+        tls.request_reload()  # what SIGHUP does, on the gateway's loop
+        await wait_until(lambda: tls.METRICS.reloads >= reloads + 1, what="reload noticed")
+        await buffer.commit_urgent([spo2_alarm(2)], lambda _: "p-1")
+        await wait_until(lambda: urgent.connects == 2, what="alarm connection renewed")
+        await buffer.commit_urgent([spo2_alarm(3)], lambda _: "p-1")
+        await wait_until(
+            lambda: {"a1", "a2", "a3"} <= set(alarm_ids(backend.messages)),
+            what="every alarm at the backend",
+        )
+    finally:
+        worker.stop()
+        await asyncio.wait({task}, timeout=5)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await buffer.close()
