@@ -74,6 +74,7 @@ class UrgentLink:
         self._up = False
         self._main: asyncio.AbstractEventLoop | None = None  # the gateway's loop
         self._loop: asyncio.AbstractEventLoop | None = None  # the link's own loop
+        self._serve_task: asyncio.Task[None] | None = None  # what runs on it (to stop it)
         self._uplink: Uplink | None = None  # the link's loop only
         self._broken: asyncio.Event | None = None  # the link's loop only
         self._sends: set[asyncio.Task[None]] = set()  # the link's loop only
@@ -180,31 +181,30 @@ class UrgentLink:
         """Run the link on its own thread until cancelled."""
         self._main = asyncio.get_running_loop()
         started = threading.Event()
-        stop: list[Callable[[], object]] = []
         thread = threading.Thread(
-            target=self._thread_main, args=(started, stop), name=THREAD_NAME, daemon=True
+            target=self._thread_main, args=(started,), name=THREAD_NAME, daemon=True
         )
         thread.start()
         try:
             await asyncio.to_thread(started.wait)
             await asyncio.Future()  # until cancelled
         finally:
-            await asyncio.shield(asyncio.to_thread(self._stop_thread, thread, started, stop))
+            await asyncio.shield(asyncio.to_thread(self._stop_thread, thread, started))
 
-    def _stop_thread(
-        self, thread: threading.Thread, started: threading.Event, stop: list[Callable[[], object]]
-    ) -> None:
+    def _stop_thread(self, thread: threading.Thread, started: threading.Event) -> None:
         started.wait()
-        if stop:
+        with self._lock:
+            loop, serve = self._loop, self._serve_task
+        if loop is not None and serve is not None:
             with contextlib.suppress(RuntimeError):  # its loop has already ended
-                stop[0]()
+                loop.call_soon_threadsafe(serve.cancel)
         thread.join()
 
     # -- the link's thread --------------------------------------------------------------
 
-    def _thread_main(self, started: threading.Event, stop: list[Callable[[], object]]) -> None:
+    def _thread_main(self, started: threading.Event) -> None:
         try:
-            asyncio.run(self._serve(started, stop))
+            asyncio.run(self._serve(started))
         except asyncio.CancelledError:
             pass  # stopped by run()
         except Exception:  # a bug: alarms keep going out on the main connection
@@ -212,21 +212,20 @@ class UrgentLink:
         finally:
             with self._lock:
                 self._up = False
-                self._loop = None
+                self._loop = self._serve_task = None
                 left = list(self._inflight)
             if left:
                 self._hand_back(left)
             started.set()
 
-    async def _serve(self, started: threading.Event, stop: list[Callable[[], object]]) -> None:
+    async def _serve(self, started: threading.Event) -> None:
         loop = asyncio.get_running_loop()
         task = asyncio.current_task()
         assert task is not None
-        stop.append(lambda: loop.call_soon_threadsafe(task.cancel))
         if self.exception_handler is not None:
             loop.set_exception_handler(self.exception_handler)
         with self._lock:
-            self._loop = loop
+            self._loop, self._serve_task = loop, task
         started.set()
         await self._connect_loop()
 
