@@ -11,6 +11,7 @@ records are not stored again (the RACP state is in the data directory).
 from __future__ import annotations
 
 import asyncio
+import math
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -106,12 +107,20 @@ async def test_ble_devices_through_the_gateway_into_sqlite_exactly_once(tmp_path
     }
     try:
         await ward.start()
-        outage = (8.0, 12.0)  # longer than the 2 s supervision timeout
 
         async def walk() -> None:
-            await clock.sleep_until(outage[0])
+            # out of range only once the strap's notifications reach the gateway: on a busy
+            # machine connecting and subscribing can outlast the scenario's first seconds,
+            # and an outage before that loses nothing (the test then proved nothing)
+            await wait_until(
+                lambda: any(not s.lost for s in strap.sent),
+                deadline_s=30,
+                what="the strap's first delivered notification",
+            )
+            start = max(8.0, math.ceil(clock.now()) + 1.0)
+            await clock.sleep_until(start)
             await strap.walk_out_of_range()
-            await clock.sleep_until(outage[1])
+            await clock.sleep_until(start + 4.0)  # longer than the 2 s supervision timeout
             await strap.walk_back_in_range()
 
         walker = asyncio.create_task(walk())
