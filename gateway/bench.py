@@ -43,7 +43,7 @@ from pathlib import Path
 import aiomqtt
 
 from drivers.base import DeviceSpec, DriverCounters
-from gateway import envelope
+from gateway import allocator, envelope
 from gateway.broker import LocalBroker
 from gateway.config import GatewayConfig, parse_config
 from gateway.model import (
@@ -124,6 +124,9 @@ class BenchResult:
     realrate_sealed: Phase | None = None
     sealed_cpu_ratio: float = 0.0
     sealing: dict[str, float | int] = field(default_factory=dict)
+    #: the C allocator this process (the gateway's, in the bench) runs on: the service unit
+    #: preloads jemalloc; ``LD_PRELOAD=libjemalloc.so.2 edgetwin bench`` measures that
+    allocator: str = ""
 
 
 # --- process figures -------------------------------------------------------------------
@@ -591,7 +594,12 @@ async def run_bench(
     capacity: bool = True,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> BenchResult:
-    r = BenchResult(beds=beds, seconds=seconds, samples_per_bed_per_s=samples_per_bed())
+    r = BenchResult(
+        beds=beds,
+        seconds=seconds,
+        samples_per_bed_per_s=samples_per_bed(),
+        allocator=allocator.in_use(),
+    )
     with tempfile.TemporaryDirectory(prefix="edgetwin-bench-") as tmp:
         work = Path(tmp)
         with LocalBroker(work / "broker") as broker:
@@ -687,7 +695,8 @@ def format_result(r: BenchResult) -> str:
         f"to PUBACK p50 {lat.get('p50', float('nan'))} ms, p99 {lat.get('p99', float('nan'))} "
         f"ms (n={lat.get('n', 0)}); to a subscriber p50 {dlv.get('p50', float('nan'))} ms, "
         f"p99 {dlv.get('p99', float('nan'))} ms",
-        f"  RSS peak {r.rss_peak_mb:.1f} MB, end {r.rss_end_mb:.1f} MB",
+        f"  RSS peak {r.rss_peak_mb:.1f} MB, end {r.rss_end_mb:.1f} MB "
+        f"(memory allocator: {r.allocator})",
     ]
     return "\n".join(lines)
 

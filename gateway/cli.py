@@ -129,6 +129,13 @@ def build_parser() -> argparse.ArgumentParser:
         default="kill9,broker_restart,link_drop",
         help="--soak: comma-separated faults to draw from (kill9, broker_restart, link_drop)",
     )
+    bench.add_argument(
+        "--allocator",
+        choices=("auto", "jemalloc", "glibc"),
+        default="auto",
+        help="--soak: the gateway's memory allocator (auto: jemalloc when installed, as the "
+        "service unit runs it)",
+    )
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=_cmd_bench)
 
@@ -200,7 +207,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from gateway.soak import main_soak
 
         faults = tuple(f.strip() for f in args.faults.split(",") if f.strip())
-        return main_soak(args.beds, args.seconds, args.json, args.seed, faults)
+        return main_soak(args.beds, args.seconds, args.json, args.seed, faults, args.allocator)
     return main_bench(
         args.beds, args.seconds, args.json, args.alarms, args.backlog_s, not args.no_capacity
     )

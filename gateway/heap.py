@@ -5,8 +5,9 @@ from their own glibc arena: payloads of tens of kilobytes, SQLite pages and prep
 statements. Freed chunks stay inside those arenas, so the resident size creeps upwards over
 hours although Python's own heap stays flat (docs/performance.md: tracemalloc flat at about
 4 MB while RSS grew). ``malloc_trim(0)`` returns the free pages of every arena; it takes a
-few milliseconds and runs off the event loop. Elsewhere than glibc (musl, macOS) it is a
-no-op.
+few milliseconds and runs off the event loop. Elsewhere than glibc (musl, macOS), and when
+the process runs on jemalloc (gateway/allocator.py: it returns pages on its own), it is not
+run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import ctypes
 import ctypes.util
 import logging
 from collections.abc import Callable
+
+from gateway import allocator
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,9 @@ async def trim_every(interval_s: float) -> None:
     """Trim the heap every ``interval_s`` seconds (in a worker thread) until cancelled."""
     if not available():
         log.debug("malloc_trim not available: the heap is not trimmed")
+        return
+    if allocator.in_use() == "jemalloc":
+        log.debug("running on jemalloc, which returns free pages itself: no malloc_trim")
         return
     while True:
         await asyncio.sleep(interval_s)

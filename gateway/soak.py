@@ -9,10 +9,13 @@ collects every sequence number. At random intervals one fault is injected:
 * ``broker_restart``: mosquitto is stopped and started at once;
 * ``link_drop``: mosquitto is down for a few seconds (the uplink's view of a lost link).
 
-The gateway's memory is sampled all along (RSS per incarnation). At the end the gateway is
-stopped cleanly after the backlog drained, and every record its buffer committed
-(sequence numbers 1..n per stream) must have reached the subscriber: ``lost`` is the number
-that did not. Warnings and errors in the gateway's logs are counted by logger.
+The gateway starts as the service unit starts it: on jemalloc when the library is installed
+(``allocator = "auto"``; gateway/allocator.py says why), and the report names the allocator
+its process actually mapped. The gateway's memory is sampled all along (RSS per
+incarnation). At the end the gateway is stopped cleanly after the backlog drained, and
+every record its buffer committed (sequence numbers 1..n per stream) must have reached the
+subscriber: ``lost`` is the number that did not. Warnings and errors in the gateway's logs
+are counted by logger.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import random
 import signal
 import sqlite3
@@ -35,10 +37,12 @@ from pathlib import Path
 
 import aiomqtt
 
+from gateway import allocator as alloc
 from gateway.broker import LocalBroker
 from gateway.envelope import decode
 
 FAULTS = ("kill9", "broker_restart", "link_drop")
+ALLOCATORS = ("auto", "jemalloc", "glibc")
 
 
 @dataclass
@@ -58,6 +62,7 @@ class SoakResult:
     log_lines: dict[str, int] = field(default_factory=dict)  # "WARNING gateway.sync": n
     log_errors: list[str] = field(default_factory=list)  # distinct ERROR/CRITICAL messages
     drained_s: float = 0.0
+    allocator: str = ""  # what the gateway's process mapped: "jemalloc" or "glibc"
 
 
 def _config(path: Path, data: Path, port: int, beds: int) -> None:
@@ -113,8 +118,23 @@ def _rss_mb(pid: int) -> float | None:
 ROOT = Path(__file__).resolve().parent.parent
 
 
-async def _start_gateway(config: Path, log: Path) -> asyncio.subprocess.Process:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+def _gateway_env(allocator: str) -> dict[str, str]:
+    """The gateway's environment for ``allocator`` (one of :data:`ALLOCATORS`)."""
+    if allocator not in ALLOCATORS:
+        raise ValueError(f"allocator: one of {', '.join(ALLOCATORS)}, got {allocator!r}")
+    if allocator == "jemalloc" and not alloc.jemalloc_installed():
+        raise ValueError(
+            f"allocator jemalloc: {alloc.JEMALLOC} not found "
+            "(install the Debian package libjemalloc2)"
+        )
+    use = allocator == "jemalloc" or (allocator == "auto" and alloc.jemalloc_installed())
+    env = alloc.with_jemalloc() if use else alloc.without_jemalloc()
+    return {**env, "PYTHONPATH": str(ROOT)}
+
+
+async def _start_gateway(
+    config: Path, log: Path, env: dict[str, str]
+) -> asyncio.subprocess.Process:
     with log.open("ab") as out:
         return await asyncio.create_subprocess_exec(
             sys.executable,
@@ -140,7 +160,9 @@ async def run_soak(
     progress: Callable[[str], None] = lambda _m: None,
     mean_fault_interval_s: float = 20.0,
     faults: tuple[str, ...] = FAULTS,
+    allocator: str = "auto",
 ) -> SoakResult:
+    env = _gateway_env(allocator)
     rng = random.Random(seed)
     # our own subscriber's client logs each broker restart as an error: not the gateway's
     logging.getLogger("mqtt").setLevel(logging.CRITICAL)
@@ -179,7 +201,7 @@ async def run_soak(
                     await asyncio.sleep(0.5)
 
         listener = asyncio.create_task(listen())
-        proc = await _start_gateway(config, log)
+        proc = await _start_gateway(config, log, env)
         t0 = time.monotonic()
         incarnation_start = t0
         longest: list[tuple[float, float]] = []
@@ -190,6 +212,8 @@ async def run_soak(
             while (now := time.monotonic()) - t0 < seconds:
                 if now >= next_sample and now - incarnation_start >= 5.0:  # past start-up
                     rss = _rss_mb(proc.pid)
+                    if not result.allocator:  # loaded by now: read once, past start-up
+                        result.allocator = alloc.in_use(proc.pid)
                     if rss is not None:
                         point = (round(now - t0, 1), round(rss, 1))
                         result.rss_mb.append(point)
@@ -205,7 +229,7 @@ async def run_soak(
                         if len(current) > len(longest):
                             longest = current
                         current = []
-                        proc = await _start_gateway(config, log)
+                        proc = await _start_gateway(config, log, env)
                         incarnation_start = time.monotonic()
                     else:
                         broker.stop()
@@ -224,7 +248,7 @@ async def run_soak(
             await asyncio.wait_for(proc.wait(), 60)
             drain_config = work / "drain.toml"
             _config(drain_config, work / "data", broker.port, 0)
-            proc = await _start_gateway(drain_config, log)
+            proc = await _start_gateway(drain_config, log, env)
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
                 final = _committed(db_path)
@@ -306,6 +330,7 @@ def format_soak(r: SoakResult) -> str:
         f"  records committed {r.committed_records:,}, received {r.received_records:,}, "
         f"LOST {r.lost} ({r.duplicates_deduped:,} duplicate deliveries deduped)",
         f"  backlog drained {r.drained_s:g} s after the last fault window",
+        f"  gateway memory allocator: {r.allocator or 'not read'}",
         f"  gateway RSS min {min(rss, default=0):.1f} MB, max {max(rss, default=0):.1f} MB; "
         f"growth over the longest run after its first minute {r.rss_growth_pct:+.2f} %",
         f"  RSS slope over that stretch: {r.rss_slope_mb_per_h[0]:+.2f} MB/h in its first half, "
@@ -317,13 +342,20 @@ def format_soak(r: SoakResult) -> str:
 
 
 def main_soak(
-    beds: int, seconds: float, as_json: bool, seed: int = 1, faults: tuple[str, ...] = FAULTS
+    beds: int,
+    seconds: float,
+    as_json: bool,
+    seed: int = 1,
+    faults: tuple[str, ...] = FAULTS,
+    allocator: str = "auto",
 ) -> int:
     started = time.perf_counter()
 
     def progress(message: str) -> None:
         print(f"[{time.perf_counter() - started:7.1f} s] {message}", file=sys.stderr, flush=True)
 
-    result = asyncio.run(run_soak(beds, seconds, seed, progress, faults=faults))
+    result = asyncio.run(
+        run_soak(beds, seconds, seed, progress, faults=faults, allocator=allocator)
+    )
     print(json.dumps(asdict(result), indent=2) if as_json else format_soak(result))
     return 0 if result.lost == 0 else 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway import allocator
 from gateway.soak import run_soak
 
 
@@ -11,3 +12,5 @@ async def test_random_faults_lose_no_committed_record() -> None:
     assert result.committed_records > 200  # data flowed between the faults
     assert result.received_records == result.committed_records
     assert result.lost == 0
+    # started as the service unit starts it (.ci/setup installs jemalloc)
+    assert result.allocator == ("jemalloc" if allocator.jemalloc_installed() else "glibc")

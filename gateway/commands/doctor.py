@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from gateway import allocator
 from gateway.broker import find_mosquitto
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import ConfigError
@@ -125,6 +126,7 @@ def run_checks(config_path: Path | None, data_dir: Path | None = None) -> list[C
     checks.extend(check_disk(target, config))
     checks.append(check_clock())
     checks.append(check_mosquitto())
+    checks.append(check_allocator())
     return checks
 
 
@@ -489,6 +491,19 @@ def check_clock(runner: Runner | None = None, flag: Path | None = None) -> Check
         WARN,
         f"cannot tell whether the clock is synchronised (no timedatectl answer, no {flag})",
         "enable time sync: sudo timedatectl set-ntp true (or install chrony)",
+    )
+
+
+def check_allocator(installed: bool | None = None) -> Check:
+    """jemalloc for the service (deploy/edgetwin.service preloads it; gateway/allocator.py)."""
+    if allocator.jemalloc_installed() if installed is None else installed:
+        return Check("allocator", OK, f"{allocator.JEMALLOC} (the service unit preloads it)")
+    return Check(
+        "allocator",
+        WARN,
+        f"{allocator.JEMALLOC} not installed: the gateway runs on glibc malloc, whose resident "
+        "size creeps up for its first half hour (docs/performance.md)",
+        "sudo apt install libjemalloc2",
     )
 
 

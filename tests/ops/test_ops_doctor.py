@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from ops_cli import edgetwin
 
+from gateway import allocator
 from gateway.broker import LocalBroker, free_port
 from gateway.commands import doctor
 from gateway.config import GatewayConfig, parse_config
@@ -130,6 +131,15 @@ def test_mosquitto_missing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(doctor, "find_mosquitto", lambda: None)
     check = doctor.check_mosquitto()
     assert check.status == doctor.WARN and "apt install mosquitto" in check.fix
+
+
+def test_allocator() -> None:
+    assert doctor.check_allocator(installed=True).status == doctor.OK
+    missing = doctor.check_allocator(installed=False)
+    assert missing.status == doctor.WARN and missing.fix == "sudo apt install libjemalloc2"
+    assert doctor.check_allocator().status == (
+        doctor.OK if allocator.jemalloc_installed() else doctor.WARN
+    )
 
 
 # -- serial ports ---------------------------------------------------------------------------

@@ -135,6 +135,7 @@ def test_unit_file_has_the_required_settings() -> None:
     assert {"char-ttyUSB", "char-ttyACM", "char-ttyAMA"} <= allowed
     assert s["ExecStart"][0].split()[0].endswith("/edgetwin")
     assert s["WantedBy"] == ["multi-user.target"]
+    assert "LD_PRELOAD=libjemalloc.so.2" in s["Environment"]  # gateway/allocator.py
 
 
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
