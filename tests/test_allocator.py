@@ -65,7 +65,7 @@ def test_a_child_started_with_jemalloc_runs_on_it() -> None:
         assert allocator.in_use(proc.pid) == "glibc"
 
 
-def test_an_unreadable_process_is_unknown() -> None:
+def test_a_process_that_is_gone_is_unknown() -> None:
     proc = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         check=True,
