@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import json
 import logging
 import time
@@ -34,9 +33,6 @@ log = logging.getLogger(__name__)
 
 #: how long a rotation waits for the publishes in flight to be acknowledged
 ROTATION_DRAIN_S = 5.0
-
-#: paho message ids of the publishes made by the current task (see ``_watch_pubacks``).
-_MIDS: contextvars.ContextVar[list[int]] = contextvars.ContextVar("edgetwin_mids")
 
 
 class Uplink(Protocol):
@@ -66,11 +62,20 @@ class Uplink(Protocol):
 class MqttUplink:
     """One MQTT 5 connection: persistent session, retained birth and will, QoS 1."""
 
-    def __init__(self, cfg: MqttConfig, gateway_id: str, site: str, lane: str = "") -> None:
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        gateway_id: str,
+        site: str,
+        lane: str = "",
+        puback_timeout_s: float | None = None,
+    ) -> None:
         #: "" for the main connection; "urgent" for the alarm connection (client id
         #: ``<client id>-urgent``, no birth or will: the main connection reports status)
         self.lane = lane
         self.cfg = cfg
+        #: a publish without its PUBACK for this long ends the connection (stuck broker)
+        self.puback_timeout_s = puback_timeout_s or PUBACK_TIMEOUT_S
         self.gateway_id = gateway_id
         self.site = site
         self._client: aiomqtt.Client | None = None
@@ -166,8 +171,7 @@ class MqttUplink:
             ) from exc
         self._client = client
         self._apply_receive_maximum(announced)
-        self._reasons: dict[int, tuple[Any, int]] = {}
-        _watch_pubacks(client, self._reasons)
+        self._acks = PubackWaiter(client, self.puback_timeout_s)
 
     def _apply_receive_maximum(self, announced: dict[str, int]) -> None:
         """Size our window to the broker's Receive Maximum (see ``_watch_connack``)."""
@@ -212,6 +216,7 @@ class MqttUplink:
         client, self._client = self._client, None
         if client is None:
             return
+        self._acks.close()
         try:
             if exc is None:
                 await client.publish(
@@ -233,20 +238,14 @@ class MqttUplink:
         if self._rotate.is_set():
             await self._end_for_rotation()
         props = _publish_properties(content_type(payload))
-        mids: list[int] = []
-        token = _MIDS.set(mids)
         self._in_flight += 1
         self._drained.clear()
         try:
-            await self._client.publish(topic, payload, qos=1, retain=retain, properties=props)
-        except aiomqtt.MqttError as exc:
-            raise UplinkError(f"publish to {topic} failed: {exc}") from exc
+            reason, acked_ns = await self._acks.publish(topic, payload, retain, props)
         finally:
-            _MIDS.reset(token)
             self._in_flight -= 1
             if not self._in_flight:
                 self._drained.set()
-        reason, acked_ns = self._reasons.pop(mids[0], (None, None)) if mids else (None, None)
         if reason is not None and getattr(reason, "is_failure", False):
             # MQTT 5: a PUBACK can refuse the message (e.g. 0x87 not authorised by the ACL).
             # Treating it as delivered would lose data, so the row stays in the outbox.
@@ -392,27 +391,94 @@ def _watch_connack(client: aiomqtt.Client) -> dict[str, int]:
     return announced
 
 
-def _watch_pubacks(client: aiomqtt.Client, reasons: dict[int, tuple[Any, int]]) -> None:
-    """Record the MQTT 5 reason code of every PUBACK (aiomqtt 2.x drops it) and when it
-    was read off the socket.
+#: how long a publish waits for its PUBACK before the connection is judged stuck
+PUBACK_TIMEOUT_S = 10.0
 
-    This is the one place that reaches into aiomqtt internals (its paho client); a canary
-    test (tests/test_uplink_canary.py) fails if the internals it relies on change.
+
+class PubackWaiter:
+    """QoS 1 publishes straight through paho: one future per message id, resolved with the
+    PUBACK's MQTT 5 reason code and when it was read off the socket.
+
+    aiomqtt's ``publish`` drops the reason code, and costs an Event, a ``wait_for`` task
+    and a timer per message: about a tenth of the gateway's CPU at a ward's real rate, where
+    every stream sends a message a second. Here a publish costs one future; one timer per
+    connection fails the publishes that waited longer than ``timeout_s`` for their PUBACK,
+    and a lost connection fails every waiting publish at once.
+
+    This is the one place that reaches into aiomqtt internals (its paho client and its
+    ``_disconnected`` future); canary tests (tests/test_puback_waiter.py) fail if they change.
     """
-    paho: Any = client._client
-    original_on_publish: Any = paho.on_publish
-    original_publish: Any = paho.publish
 
-    def on_publish(c: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
-        reasons[mid] = (reason, time.monotonic_ns())  # when the PUBACK was read
-        original_on_publish(c, userdata, mid, reason, properties)
+    def __init__(self, client: aiomqtt.Client, timeout_s: float = PUBACK_TIMEOUT_S) -> None:
+        self._client = client
+        self._paho: Any = client._client
+        self.timeout_s = timeout_s
+        #: message id -> (its future, when the publish was handed to paho)
+        self._waiting: dict[int, tuple[asyncio.Future[tuple[Any, int]], float]] = {}
+        self._loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        original_on_publish: Any = self._paho.on_publish
 
-    def publish(*args: Any, **kwargs: Any) -> Any:
-        info = original_publish(*args, **kwargs)
-        mids = _MIDS.get(None)
-        if mids is not None:
-            mids.append(info.mid)
-        return info
+        def on_publish(c: Any, userdata: Any, mid: int, reason: Any, properties: Any) -> None:
+            acked = (reason, time.monotonic_ns())  # when the PUBACK was read
+            # a PUBACK is read by the loop, never inside paho.publish (QoS 1), so its
+            # future is always registered by now; other mids are aiomqtt's own publishes
+            waiting = self._waiting.pop(mid, None)
+            if waiting is not None and not waiting[0].done():
+                waiting[0].set_result(acked)
+            original_on_publish(c, userdata, mid, reason, properties)
 
-    paho.on_publish = on_publish
-    paho.publish = publish
+        self._paho.on_publish = on_publish
+        disconnected: asyncio.Future[None] = client._disconnected
+        disconnected.add_done_callback(self._connection_lost)
+
+    @property
+    def waiting(self) -> int:
+        """Publishes handed to paho and not yet acknowledged."""
+        return len(self._waiting)
+
+    async def publish(
+        self, topic: str, payload: bytes, retain: bool, properties: Any
+    ) -> tuple[Any, int]:
+        """Publish with QoS 1; return (reason code, ``time.monotonic_ns()`` of the PUBACK)."""
+        disconnected: asyncio.Future[None] = self._client._disconnected
+        if disconnected.done():
+            raise UplinkError("publish on a lost connection")
+        info = self._paho.publish(topic, payload, 1, retain, properties)
+        if info.rc != 0:  # paho's MQTT_ERR_SUCCESS
+            raise UplinkError(f"publish to {topic} failed: paho error code {info.rc}")
+        mid: int = info.mid
+        waiter: asyncio.Future[tuple[Any, int]] = self._loop.create_future()
+        self._waiting[mid] = (waiter, self._loop.time())
+        if self._timer is None:
+            self._timer = self._loop.call_later(self.timeout_s / 4, self._expire)
+        try:
+            return await waiter
+        finally:
+            self._waiting.pop(mid, None)
+
+    def _expire(self) -> None:
+        """Fail the publishes older than ``timeout_s``; look again while any wait."""
+        self._timer = None
+        oldest = self._loop.time() - self.timeout_s
+        for waiter, sent in list(self._waiting.values()):
+            if sent <= oldest and not waiter.done():
+                waiter.set_exception(
+                    UplinkError(f"no PUBACK within {self.timeout_s:g} s: the broker is stuck")
+                )
+        if self._waiting:
+            self._timer = self._loop.call_later(self.timeout_s / 4, self._expire)
+
+    def _connection_lost(self, disconnected: asyncio.Future[None]) -> None:
+        cause = None if disconnected.cancelled() else disconnected.exception()
+        self.close(UplinkError(f"connection lost before PUBACK ({cause or 'closed'})"))
+
+    def close(self, error: UplinkError | None = None) -> None:
+        """Stop the timer; fail what still waits (the connection is going away)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        waiting, self._waiting = self._waiting, {}
+        for waiter, _ in waiting.values():
+            if not waiter.done():
+                waiter.set_exception(error or UplinkError("connection closed before PUBACK"))
