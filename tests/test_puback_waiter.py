@@ -106,3 +106,18 @@ async def test_a_lost_connection_fails_every_waiting_publish_at_once(
         stack.pop_all()  # the connection is gone: nothing left to close cleanly
         with contextlib.suppress(Exception):
             await uplink.__aexit__(None, None, None)
+
+
+@pytest.mark.parametrize("body", [b'{"v":1}', b"\xa1av\x01", b"\x28\xb5\x2f\xfd\x00"])
+def test_publish_properties_packed_once_are_the_bytes_paho_would_pack(body: bytes) -> None:
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from gateway.payload import content_type
+    from gateway.uplink import _publish_properties
+
+    kind = content_type(body)
+    fresh = Properties(PacketTypes.PUBLISH)
+    fresh.ContentType, fresh.PayloadFormatIndicator = kind
+    assert _publish_properties(kind).pack() == fresh.pack()
+    assert _publish_properties(kind) is _publish_properties(kind)
