@@ -290,6 +290,10 @@ class MqttUplink:
             if not receive.done():
                 receive.cancel()
                 await asyncio.gather(receive, return_exceptions=True)
+            elif not receive.cancelled():
+                # a lost connection fails this read and ends the publishes in the same turn,
+                # and the worker may cancel us before we look: retrieve the failure anyway
+                receive.exception()
         if receive.cancelled():
             return None
         try:
@@ -388,7 +392,7 @@ def _watch_connack(client: aiomqtt.Client) -> dict[str, int]:
     paho's own limit is lowered as the CONNACK is handled, before anything is sent on the
     new connection, so even a publish beyond our window (an alarm while the alarm
     connection is down) waits in paho instead of breaking the rule. Returns the dict that
-    receives ``receive_maximum``; pinned by the canary test like ``_watch_pubacks``.
+    receives ``receive_maximum``; pinned by a canary test like ``PubackWaiter``.
     """
     paho: Any = client._client
     original_on_connect: Any = paho.on_connect
@@ -416,12 +420,12 @@ class PubackWaiter:
     PUBACK's MQTT 5 reason code and when it was read off the socket.
 
     aiomqtt's ``publish`` drops the reason code, and costs an Event, a ``wait_for`` task
-    and a timer per message: about a tenth of the gateway's CPU at a ward's real rate, where
+    and a timer per message: about a fifth of the gateway's CPU at a ward's real rate, where
     every stream sends a message a second. Here a publish costs one future; one timer per
     connection fails the publishes that waited longer than ``timeout_s`` for their PUBACK,
     and a lost connection fails every waiting publish at once.
 
-    This is the one place that reaches into aiomqtt internals (its paho client and its
+    Like ``_watch_connack`` it reaches into aiomqtt internals (its paho client and its
     ``_disconnected`` future); canary tests (tests/test_puback_waiter.py) fail if they change.
     """
 

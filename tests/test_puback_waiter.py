@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 import time
@@ -121,3 +122,40 @@ def test_publish_properties_packed_once_are_the_bytes_paho_would_pack(body: byte
     fresh.ContentType, fresh.PayloadFormatIndicator = kind
     assert _publish_properties(kind).pack() == fresh.pack()
     assert _publish_properties(kind) is _publish_properties(kind)
+
+
+async def test_a_receiver_cancelled_as_the_connection_drops_leaves_no_unretrieved_error(
+    broker: LocalBroker,
+) -> None:
+    """A lost connection ends the publishes (the pump) and the subscription reader in the
+    same loop turn; the worker then cancels the reader. The reader's own read of the message
+    stream has failed by then, and that failure must still count as retrieved (asyncio
+    otherwise logs "Task exception was never retrieved", once seen in a 30-minute soak)."""
+    loop = asyncio.get_running_loop()
+    unretrieved: list[str] = []
+    loop.set_exception_handler(lambda _loop, context: unretrieved.append(context["message"]))
+    try:
+        uplink = MqttUplink(config(broker), "gw", "lab")
+        await uplink.__aenter__()
+        await uplink.subscribe("desired/#")
+
+        async def read() -> None:
+            async for _ in uplink.messages():
+                pass
+
+        readers = [asyncio.create_task(read())]
+        await asyncio.sleep(0.2)  # the reader waits for its next message
+        assert uplink._client is not None
+        # cancel the reader in the very turn the connection is found lost, as the worker does
+        uplink._client._disconnected.add_done_callback(lambda _f: readers[0].cancel())
+        broker.kill()
+        with contextlib.suppress(asyncio.CancelledError, UplinkError):
+            await asyncio.wait_for(readers[0], 30)
+        with contextlib.suppress(Exception):
+            await uplink.__aexit__(None, None, None)
+        readers.clear()
+        gc.collect()
+        await asyncio.sleep(0)
+    finally:
+        loop.set_exception_handler(None)
+    assert not [m for m in unretrieved if "never retrieved" in m], unretrieved
